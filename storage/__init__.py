@@ -1,0 +1,1 @@
+"""Everything taco-eval writes to disk: layout, atomic writes, schemas, hashes."""

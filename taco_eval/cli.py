@@ -1,0 +1,48 @@
+"""`taco-eval` command line: one module per subcommand under `taco_eval.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from taco_eval import __version__
+
+# Subcommand name → module; each module has `register(subparsers)` and `run(args) -> int`.
+COMMANDS = {
+    "evaluate": "taco_eval.commands.evaluate",
+}
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input: one clear line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taco-eval", description="Evaluate code LLMs on TACO, fast and safely.")
+    parser.add_argument("--version", action="version", version=f"taco-eval {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command])
+    try:
+        return module.run(args)
+    except UsageError as exc:
+        print(f"taco-eval {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"taco-eval {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

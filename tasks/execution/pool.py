@@ -1,0 +1,216 @@
+"""A spawn-context pool of execution workers that survives anything a program does to them.
+
+`multiprocess.Pool` hangs forever when a worker dies mid-task (and a program can kill its
+worker); this dispatcher watches every worker's sentinel, replaces dead or stuck workers, and
+retries the program they were running a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import multiprocess
+from multiprocess.connection import wait
+
+from taco_eval import config
+from tasks.execution import worker as w
+from tasks.execution.limits import Limits
+from tasks.execution.runner import TestOutcome
+from tasks.execution.worker import ProgramJob, WorkerSettings
+
+# judge(job, test_index, outcome) -> (opaque per-test verdict, keep running this program?)
+JudgeFn = Callable[[ProgramJob, int, TestOutcome], tuple[Any, bool]]
+
+
+class WorkerStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class ProgramRun:
+    """Everything the pool learned about one program."""
+
+    job: ProgramJob
+    compile_error: str | None = None
+    verdicts: list[Any] = field(default_factory=list)  # what `judge` returned, in test order
+    crashed: str | None = None  # the program kept killing or hanging its worker
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: Any = None
+    conn: Any = None
+    job: ProgramJob | None = None
+    run: ProgramRun | None = None
+    started: float = 0.0
+    deadline: float = 0.0
+    ready: bool = False
+    eof: bool = False
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class ExecutionPool:
+    def __init__(self, workers: int | None = None, limits: Limits | None = None, isolation: str = "process"):
+        self.size = workers or default_workers()
+        self.limits = limits or Limits()
+        self.isolation = isolation
+        self._ctx = multiprocess.get_context("spawn")
+        self._slots = [_Slot(i) for i in range(self.size)]
+        self.worker_restarts = 0
+        self._failed_starts = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> "ExecutionPool":
+        for slot in self._slots:
+            self._spawn(slot)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for slot in self._slots:
+            if slot.conn is not None:
+                try:
+                    slot.conn.send(None)
+                except (OSError, ValueError):
+                    pass
+        for slot in self._slots:
+            if slot.process is not None:
+                slot.process.join(timeout=2)
+                if slot.process.is_alive():
+                    slot.process.kill()
+                    slot.process.join()
+                slot.conn.close()
+                slot.process = slot.conn = None
+
+    def _spawn(self, slot: _Slot) -> None:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        settings = WorkerSettings(index=slot.index, isolation=self.isolation, limits=self.limits)
+        proc = self._ctx.Process(target=w.worker_main, args=(child_conn, settings), daemon=True,
+                                 name=f"taco-eval-worker-{slot.index}")
+        proc.start()
+        child_conn.close()
+        slot.process, slot.conn, slot.ready, slot.eof = proc, parent_conn, False, False
+
+    def _replace(self, slot: _Slot) -> None:
+        if not slot.ready:
+            self._failed_starts += 1
+            if self._failed_starts > config.WORKER_START_FAILURES:
+                raise WorkerStartError(
+                    f"execution workers keep dying before they are ready (exit code "
+                    f"{slot.process.exitcode}); run with a main guard (`if __name__ == '__main__':`) "
+                    "when calling taco-eval from a script"
+                )
+        else:
+            self._failed_starts = 0
+        if slot.process is not None:
+            if slot.process.is_alive():
+                slot.process.kill()
+            slot.process.join()
+            slot.conn.close()
+        self.worker_restarts += 1
+        self._spawn(slot)
+
+    def worker_pids(self) -> list[int]:
+        return [s.process.pid for s in self._slots if s.process is not None]
+
+    # -- running -----------------------------------------------------------------------------
+    def _budget_s(self, job: ProgramJob) -> float:
+        # Per-test deadlines bound a program's run; this only catches a worker that stops
+        # answering (a pathological compile, a bug), so it is generous.
+        return 30.0 + self.limits.timeout_s * 1.5 * (len(job.inputs) + 1)
+
+    def _assign(self, slot: _Slot, job: ProgramJob, run: ProgramRun) -> None:
+        slot.job, slot.run = job, run
+        run.verdicts = []
+        slot.started = time.perf_counter()
+        slot.deadline = slot.started + self._budget_s(job)
+        slot.conn.send(job)
+
+    def run(self, jobs: Iterable[ProgramJob], judge: JudgeFn) -> Iterator[ProgramRun]:
+        """Run every job; yield each ProgramRun as it finishes (completion order)."""
+        pending = iter(jobs)
+        retries: list[ProgramRun] = []
+        attempts: dict[int, int] = {}
+        exhausted = False
+        while True:
+            for slot in self._slots:
+                if slot.job is not None or not slot.ready:
+                    continue
+                if retries:
+                    run = retries.pop()
+                else:
+                    job = None if exhausted else next(pending, None)
+                    if job is None:
+                        exhausted = True
+                        continue
+                    run = ProgramRun(job)
+                self._assign(slot, run.job, run)
+            busy = [s for s in self._slots if s.job is not None]
+            if exhausted and not retries and not busy:
+                return
+            waitables = {s.conn: s for s in self._slots} | {s.process.sentinel: s for s in self._slots}
+            timeout = min((s.deadline for s in busy), default=time.perf_counter() + 1.0) - time.perf_counter()
+            for obj in wait(list(waitables), timeout=max(0.0, timeout)):
+                slot = waitables[obj]
+                if obj is slot.conn and slot.process.is_alive():
+                    done = self._on_message(slot, judge)
+                    if done is not None:
+                        yield done
+            now = time.perf_counter()
+            for slot in self._slots:
+                overdue = slot.job is not None and now > slot.deadline
+                if slot.process.is_alive() and not overdue:
+                    continue
+                while slot.job is not None and not slot.eof and slot.conn.poll():  # sent before dying
+                    done = self._on_message(slot, judge)
+                    if done is not None:
+                        yield done
+                run = slot.run
+                slot.job = slot.run = None
+                self._replace(slot)
+                if run is None:
+                    continue
+                attempts[run.job.job_id] = attempts.get(run.job.job_id, 0) + 1
+                if attempts[run.job.job_id] >= config.WORKER_RESPAWN_LIMIT:
+                    run.crashed = "stopped answering within its budget" if overdue else "killed its execution worker"
+                    run.elapsed_ms = (now - slot.started) * 1000.0
+                    yield run
+                else:
+                    retries.append(run)
+
+    def _on_message(self, slot: _Slot, judge: JudgeFn) -> ProgramRun | None:
+        try:
+            msg = slot.conn.recv()
+        except (EOFError, OSError):
+            slot.eof = True  # the sentinel check replaces the worker
+            return None
+        kind = msg[0]
+        if kind == w.MSG_READY:
+            slot.ready = True
+            return None
+        run = slot.run
+        if run is None or msg[1] != slot.job.job_id:
+            return None
+        if kind == w.MSG_COMPILED:
+            return None
+        if kind == w.MSG_TEST:
+            _, _, index, outcome = msg
+            verdict, go_on = judge(slot.job, index, outcome)
+            run.verdicts.append(verdict)
+            slot.conn.send(w.REPLY_CONTINUE if go_on else w.REPLY_STOP)
+            return None
+        if kind == w.MSG_COMPILE_ERROR:
+            run.compile_error = msg[2]
+        run.elapsed_ms = (time.perf_counter() - slot.started) * 1000.0
+        slot.job = slot.run = None
+        return run

@@ -1,0 +1,215 @@
+"""Run one test of a compiled program in a forked, confined child and report how it ended.
+
+The worker that calls this is a long-lived, single-threaded process with TACO's header already
+imported, so a fork costs a few milliseconds. The child gets its input from a memfd (no pipe to
+deadlock on, however large), writes stdout/stderr to memfds capped by RLIMIT_FSIZE (an endless
+printer dies of SIGXFSZ at the cap), lives in its own session and temp dir, and is killed with its
+whole process group at the wall-clock deadline. Descendants that escaped the group (setsid,
+double fork) are reparented to the worker, a child subreaper, and killed before the next test.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import select
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from taco_eval import statuses
+from tasks.execution import child
+from tasks.execution.limits import Limits, apply_rlimits
+
+PR_SET_CHILD_SUBREAPER = 36
+_STDERR_TAIL = 2048
+
+
+@dataclass
+class TestOutcome:
+    """How one test ended. `status` is None when the program exited normally: then its output
+    (stdout, or the JSON return value for call-based programs) is for the judge to compare."""
+
+    status: str | None
+    stdout: bytes = b""
+    returned: str | None = None
+    stderr_tail: str = ""
+    elapsed_ms: float = 0.0
+
+
+def become_subreaper() -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except OSError:
+        return False
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    size = os.lseek(fd, 0, os.SEEK_END)
+    return os.pread(fd, min(size, limit), 0) if size else b""
+
+
+def _read_tail(fd: int, limit: int) -> bytes:
+    size = os.lseek(fd, 0, os.SEEK_END)
+    start = max(0, size - limit)
+    return os.pread(fd, size - start, start) if size else b""
+
+
+def _wait_deadline(pid: int, timeout_s: float) -> tuple[int | None, float]:
+    """Wait for `pid` until the deadline; return (wait status or None on timeout, elapsed s)."""
+    start = time.perf_counter()
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if not poller.poll(max(1, int(timeout_s * 1000))):
+                return None, time.perf_counter() - start
+        finally:
+            os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        return status, time.perf_counter() - start
+    while True:  # kernels without pidfd (< 5.3)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        elapsed = time.perf_counter() - start
+        if done:
+            return status, elapsed
+        if elapsed >= timeout_s:
+            return None, elapsed
+        time.sleep(0.0005)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def reap_strays(max_rounds: int = 50) -> int:
+    """Kill and reap every remaining child of this (subreaper) process; return how many."""
+    path = f"/proc/self/task/{os.getpid()}/children"
+    killed = 0
+    for _ in range(max_rounds):
+        try:
+            pids = [int(p) for p in Path(path).read_text().split()]
+        except OSError:
+            pids = []
+        while True:  # zombies are not listed as children once waited; collect any left
+            try:
+                done, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                done = 0
+            if not done:
+                break
+        if not pids:
+            return killed
+        for pid in pids:
+            _kill_group(pid)
+            killed += 1
+        for pid in pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    return killed
+
+
+def _classify(status: int) -> str | None:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGXFSZ:
+            return statuses.OUTPUT_LIMIT
+        if sig == signal.SIGXCPU:
+            return statuses.TIMEOUT
+        return statuses.RUNTIME_ERROR
+    code = os.WEXITSTATUS(status)
+    if code == child.EXIT_OK:
+        return None
+    if code == child.EXIT_MEMORY:
+        return statuses.MEMORY_LIMIT
+    if code == child.EXIT_NO_ENTRY_POINT:
+        return statuses.COMPILE_ERROR
+    if code == child.EXIT_NOT_PLAIN_DATA:
+        return statuses.WRONG_ANSWER
+    return statuses.RUNTIME_ERROR
+
+
+def _describe(status: int | None) -> str:
+    if status is None:
+        return "killed at the wall-clock deadline"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def run_test(
+    code_obj: Any,
+    namespace: dict[str, Any],
+    fn_name: str | None,
+    test_input: Any,
+    limits: Limits,
+    workdir: Path,
+    address_space_base: int,
+    confine: Callable[[], None],
+    enforce_nproc: bool = False,
+) -> TestOutcome:
+    """Fork, confine and run one test. `test_input` is stdin text, or the argument list."""
+    stdin_fd = os.memfd_create("stdin")
+    out_fd = os.memfd_create("stdout")
+    err_fd = os.memfd_create("stderr")
+    res_fd = os.memfd_create("result")
+    try:
+        if fn_name is None:
+            data = test_input.encode("utf-8", "surrogateescape")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(stdin_fd, view):]
+            os.lseek(stdin_fd, 0, os.SEEK_SET)
+        workdir.mkdir(mode=0o777, exist_ok=True)
+        pid = os.fork()
+        if pid == 0:  # the test child
+            try:
+                os.setsid()
+                for target, fd in ((0, stdin_fd), (1, out_fd), (2, err_fd), (child.RESULT_FD, res_fd)):
+                    os.dup2(fd, target)
+                os.closerange(child.RESULT_FD + 1, 1 << 16)
+                os.chdir(workdir)
+                os.environ.update({"HOME": str(workdir), "TMPDIR": str(workdir)})
+                signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                apply_rlimits(limits, address_space_base, enforce_nproc)
+                confine()
+            except BaseException:
+                os._exit(child.EXIT_SETUP_FAILED)
+            child.run_program(code_obj, dict(namespace), fn_name, test_input if fn_name is not None else None)
+            os._exit(child.EXIT_SETUP_FAILED)  # unreachable: run_program always exits
+        status, elapsed = _wait_deadline(pid, limits.timeout_s)
+        _kill_group(pid)
+        if status is None:
+            os.waitpid(pid, 0)
+        reap_strays()
+        verdict = statuses.TIMEOUT if status is None else _classify(status)
+        stdout = _read_all(out_fd, limits.output_limit_bytes)
+        stderr_tail = _read_tail(err_fd, _STDERR_TAIL).decode("utf-8", "replace")
+        if verdict is not None and verdict != statuses.WRONG_ANSWER:
+            stderr_tail = f"[{_describe(status)}] {stderr_tail}"
+        returned = None
+        if fn_name is not None and verdict is None:
+            returned = _read_all(res_fd, limits.output_limit_bytes).decode("utf-8", "replace")
+            if not returned:  # exited 0 without returning (os._exit(0) or sys.exit() in the function)
+                verdict = statuses.RUNTIME_ERROR
+                stderr_tail = f"[exited before returning a value] {stderr_tail}"
+        return TestOutcome(verdict, stdout, returned, stderr_tail, elapsed * 1000.0)
+    finally:
+        for fd in (stdin_fd, out_fd, err_fd, res_fd):
+            os.close(fd)
+        shutil.rmtree(workdir, ignore_errors=True)
