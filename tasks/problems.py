@@ -65,6 +65,10 @@ class LoadedProblems:
             digest.update(f"malformed:{m.index}\n".encode())
         return digest.hexdigest()
 
+    @property
+    def is_filtered(self) -> bool:
+        return any(v is not None for v in self.filters.values())
+
     def by_task_id(self) -> dict[int, Problem]:
         return {p.task_id: p for p in self.problems}
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from taco_eval import config
 from taco_eval.cli import UsageError
+from taco_eval.types import JudgeConfig
+from tasks.execution import sandbox
 from tasks.problems import SAMPLES, DatasetError, LoadedProblems, load_problems
 
 
@@ -44,3 +47,36 @@ def load_from_args(args: argparse.Namespace) -> LoadedProblems:
         )
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def add_judge_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("execution")
+    g.add_argument("--workers", type=int, default=None, help="parallel execution workers (default: one per core)")
+    g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT_S,
+                   help=f"seconds per test (default {config.DEFAULT_TIMEOUT_S:g}, TACO's)")
+    g.add_argument("--memory-limit-mb", type=int, default=config.DEFAULT_MEMORY_LIMIT_MB,
+                   help=f"address space per test above the interpreter's (default {config.DEFAULT_MEMORY_LIMIT_MB})")
+    g.add_argument("--k", type=int_list, default=list(config.DEFAULT_KS),
+                   help="pass@k values, comma-separated (default 1,10,100; only k <= samples are reported)")
+    g.add_argument("--all-tests", action="store_true",
+                   help="run every test of every program (default: stop at the first failure)")
+    g.add_argument("--isolation", default=sandbox.AUTO,
+                   help="auto (strongest available) or one of: " + ", ".join(sandbox.LEVELS))
+    g.add_argument("--no-cache", action="store_true", help="do not reuse or store verdicts across runs")
+
+
+def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.memory_limit_mb < 16:
+        raise UsageError(f"--memory-limit-mb must be at least 16, got {args.memory_limit_mb}")
+    if not args.k or any(k < 1 for k in args.k):
+        raise UsageError(f"--k values must be positive integers, got {args.k}")
+    try:
+        isolation = sandbox.resolve(args.isolation)
+    except sandbox.IsolationUnavailable as exc:
+        raise UsageError(str(exc)) from exc
+    return JudgeConfig(timeout_s=args.timeout, memory_limit_mb=args.memory_limit_mb,
+                       early_stop=not args.all_tests, isolation=isolation)
