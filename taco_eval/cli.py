@@ -7,15 +7,12 @@ import importlib
 import sys
 
 from taco_eval import __version__
+from taco_eval.errors import UsageError
 
 # Subcommand name → module; each module has `register(subparsers)` and `run(args) -> int`.
 COMMANDS = {
     "evaluate": "taco_eval.commands.evaluate",
 }
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input: one clear line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,7 +84,7 @@ def compute_metrics(
         "problems_loaded": len(problems),
         "problems_without_samples": sorted(set(by_id) - set(scored)),
         "skipped_problems": [{"task_id": m.index, "problem_id": m.problem_id, "reason": m.reason} for m in malformed],
-        "unknown_task_ids": sorted({r.task_id for r in results if r.task_id not in by_id}),
+        "unknown_task_ids": sorted({r.task_id for r in results} - set(by_id) - {m.index for m in malformed}),
     }
     taco: dict[str, Any] = {f"pass@{k}": metrics[f"pass@{k}"] for k in ks_used}
     taco["detail"] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from taco_eval import config
-from taco_eval.cli import UsageError
+from taco_eval.errors import UsageError
 from taco_eval.types import JudgeConfig
 from tasks.execution import sandbox
 from tasks.problems import SAMPLES, DatasetError, LoadedProblems, load_problems

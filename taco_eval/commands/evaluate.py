@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from taco_eval import config
-from taco_eval.cli import UsageError
+from taco_eval.errors import UsageError
 from taco_eval.commands.common import add_dataset_options, add_judge_options, judge_config_from_args, load_from_args
 from taco_eval.progress import EvaluationProgress
 from taco_eval.types import ProgramResult
