@@ -111,8 +111,8 @@ def evaluate_samples(
     todo = [k for k in unique if k not in verdicts]
     # Longest programs first so the last worker to finish is not stuck with a 200-test problem.
     todo.sort(key=lambda k: -unique[k][0].num_tests)
-    jobs = [ProgramJob(job_id=i, code=unique[k][1], fn_name=unique[k][0].fn_name, inputs=unique[k][0].inputs)
-            for i, k in enumerate(todo)]
+    jobs = [ProgramJob(job_id=i, code=unique[k][1], fn_name=unique[k][0].fn_name, inputs=unique[k][0].inputs,
+                       stop_on_failure=judge_config.early_stop) for i, k in enumerate(todo)]
 
     def judge(job: ProgramJob, index: int, outcome: TestOutcome) -> tuple[judging.TestVerdict, bool]:
         verdict = judging.judge_test(unique[todo[job.job_id]][0], index, outcome)

@@ -51,6 +51,7 @@ class _Slot:
     deadline: float = 0.0
     ready: bool = False
     eof: bool = False
+    stopped: bool = False  # STOP sent for the current job
 
 
 def default_workers() -> int:
@@ -130,7 +131,7 @@ class ExecutionPool:
         return 30.0 + self.limits.timeout_s * 1.5 * (len(job.inputs) + 1)
 
     def _assign(self, slot: _Slot, job: ProgramJob, run: ProgramRun) -> None:
-        slot.job, slot.run = job, run
+        slot.job, slot.run, slot.stopped = job, run, False
         run.verdicts = []
         slot.started = time.perf_counter()
         slot.deadline = slot.started + self._budget_s(job)
@@ -201,13 +202,18 @@ class ExecutionPool:
         run = slot.run
         if run is None or msg[1] != slot.job.job_id:
             return None
-        if kind == w.MSG_COMPILED:
-            return None
         if kind == w.MSG_TEST:
+            if slot.stopped:  # the worker ran one more test before it saw STOP
+                return None
             _, _, index, outcome = msg
             verdict, go_on = judge(slot.job, index, outcome)
             run.verdicts.append(verdict)
-            slot.conn.send(w.REPLY_CONTINUE if go_on else w.REPLY_STOP)
+            if not go_on:
+                slot.stopped = True
+                try:
+                    slot.conn.send((w.MSG_STOP, slot.job.job_id))
+                except OSError:
+                    pass  # the worker died; the sentinel check deals with it
             return None
         if kind == w.MSG_COMPILE_ERROR:
             run.compile_error = msg[2]

@@ -18,7 +18,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from taco_eval import statuses
 from tasks.execution import child
@@ -151,43 +151,57 @@ def _describe(status: int | None) -> str:
     return f"exit status {os.WEXITSTATUS(status)}"
 
 
-def run_test(
-    code_obj: Any,
-    namespace: dict[str, Any],
-    fn_name: str | None,
-    test_input: Any,
-    limits: Limits,
-    workdir: Path,
-    address_space_base: int,
-    confine: Callable[[], None],
-    enforce_nproc: bool = False,
-) -> TestOutcome:
-    """Fork, confine and run one test. `test_input` is stdin text, or the argument list."""
-    stdin_fd = os.memfd_create("stdin")
-    out_fd = os.memfd_create("stdout")
-    err_fd = os.memfd_create("stderr")
-    res_fd = os.memfd_create("result")
-    try:
-        if fn_name is None:
-            data = test_input.encode("utf-8", "surrogateescape")
-            view = memoryview(data)
+class TestRunner:
+    """Runs tests for one worker, reusing its memfds and (while it stays empty) its work dir."""
+
+    def __init__(self, base_dir: str, limits: Limits, address_space_base: int, confinement: Any):
+        self.base = Path(base_dir)
+        self.limits = limits
+        self.address_space_base = address_space_base
+        self.confinement = confinement
+        self.fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr", "result")]
+        self._serial = 0
+        self.workdir = self._new_workdir()
+
+    def _new_workdir(self) -> Path:
+        self._serial += 1
+        path = self.base / f"t{self._serial}"
+        path.mkdir(mode=0o777)
+        return path
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+    def _reset_fds(self, test_input: str | None) -> None:
+        for fd in self.fds:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+        if test_input:
+            stdin_fd = self.fds[0]
+            view = memoryview(test_input.encode("utf-8", "surrogateescape"))
             while view:
                 view = view[os.write(stdin_fd, view):]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
-        workdir.mkdir(mode=0o777, exist_ok=True)
+
+    def run(self, code_obj: Any, namespace: dict[str, Any], fn_name: str | None, test_input: Any) -> TestOutcome:
+        """Fork, confine and run one test. `test_input` is stdin text, or the argument list."""
+        limits = self.limits
+        self._reset_fds(test_input if fn_name is None else None)
         pid = os.fork()
         if pid == 0:  # the test child
             try:
                 os.setsid()
-                for target, fd in ((0, stdin_fd), (1, out_fd), (2, err_fd), (child.RESULT_FD, res_fd)):
+                for target, fd in enumerate(self.fds):
                     os.dup2(fd, target)
                 os.closerange(child.RESULT_FD + 1, 1 << 16)
-                os.chdir(workdir)
-                os.environ.update({"HOME": str(workdir), "TMPDIR": str(workdir)})
+                os.chdir(self.workdir)
+                os.environ.update({"HOME": str(self.workdir), "TMPDIR": str(self.workdir)})
                 signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                apply_rlimits(limits, address_space_base, enforce_nproc)
-                confine()
+                apply_rlimits(limits, self.address_space_base, self.confinement.enforce_nproc)
+                self.confinement.confine()
             except BaseException:
                 os._exit(child.EXIT_SETUP_FAILED)
             child.run_program(code_obj, dict(namespace), fn_name, test_input if fn_name is not None else None)
@@ -197,6 +211,13 @@ def run_test(
         if status is None:
             os.waitpid(pid, 0)
         reap_strays()
+        try:
+            if os.listdir(self.workdir):  # the program left files: the next one gets a clean dir
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                self.workdir = self._new_workdir()
+        except OSError:  # deleted or made unreadable by the program
+            self.workdir = self._new_workdir()
+        _, out_fd, err_fd, res_fd = self.fds
         verdict = statuses.TIMEOUT if status is None else _classify(status)
         stdout = _read_all(out_fd, limits.output_limit_bytes)
         stderr_tail = _read_tail(err_fd, _STDERR_TAIL).decode("utf-8", "replace")
@@ -209,7 +230,3 @@ def run_test(
                 verdict = statuses.RUNTIME_ERROR
                 stderr_tail = f"[exited before returning a value] {stderr_tail}"
         return TestOutcome(verdict, stdout, returned, stderr_tail, elapsed * 1000.0)
-    finally:
-        for fd in (stdin_fd, out_fd, err_fd, res_fd):
-            os.close(fd)
-        shutil.rmtree(workdir, ignore_errors=True)

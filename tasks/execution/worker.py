@@ -1,30 +1,28 @@
 """The execution worker: a spawned process that compiles programs and runs their tests.
 
 It never sees expected outputs (a test child is a copy of its memory): it streams each test's
-outcome to the dispatcher, which judges it and answers whether to go on.
+outcome to the dispatcher, which judges it. The worker does not wait for each verdict: it stops by
+itself at a failure it can see (timeout, crash, limits), and between tests it checks for the
+dispatcher's STOP (sent at a wrong answer), so a wrong answer costs at most one extra test.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 # Native thread pools in a fork parent make fork unsafe and slow; and a program's numpy should
 # not grab every core of a machine the pool is already spreading work over.
 _SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
-MSG_COMPILED = "compiled"
-MSG_COMPILE_ERROR = "compile_error"
-MSG_TEST = "test"
-MSG_DONE = "done"
-MSG_READY = "ready"
-REPLY_CONTINUE = "continue"
-REPLY_STOP = "stop"
+MSG_READY = "ready"  # (READY, pid)
+MSG_COMPILE_ERROR = "compile_error"  # (COMPILE_ERROR, job_id, message)
+MSG_TEST = "test"  # (TEST, job_id, test_index, TestOutcome)
+MSG_DONE = "done"  # (DONE, job_id)
+MSG_STOP = "stop"  # dispatcher → worker: (STOP, job_id)
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,7 @@ class ProgramJob:
     code: str
     fn_name: str | None  # None: stdin program
     inputs: list[Any]
+    stop_on_failure: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,21 @@ def compile_program(code: str) -> tuple[Any, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def _stop_requested(conn: Any, job_id: int) -> bool:
+    while conn.poll():
+        msg = conn.recv()
+        if msg == (MSG_STOP, job_id):
+            return True
+    return False
+
+
+def _next_job(conn: Any) -> ProgramJob | None:
+    while True:
+        msg = conn.recv()
+        if not (isinstance(msg, tuple) and msg and msg[0] == MSG_STOP):  # a STOP that came too late
+            return msg
+
+
 def worker_main(conn: Any, settings: WorkerSettings) -> None:
     for var in _SINGLE_THREAD_ENV:
         os.environ[var] = "1"
@@ -67,33 +81,31 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
     namespace = header.preload()
     runner.become_subreaper()
     confinement = sandbox.prepare(settings.isolation, settings.index)
-    base = Path(tempfile.mkdtemp(prefix=f"taco-eval-w{settings.index}-"))
+    base = tempfile.mkdtemp(prefix=f"taco-eval-w{settings.index}-")
     os.chmod(base, 0o711)
     # Leave headroom for the child's own stdio buffers and the program's imports.
     address_space_base = _address_space_now() + 256 * 1024 * 1024
-    counter = itertools.count()
+    test_runner = runner.TestRunner(base, settings.limits, address_space_base, confinement)
     conn.send((MSG_READY, os.getpid()))
     try:
         while True:
-            job: ProgramJob | None = conn.recv()
+            job = _next_job(conn)
             if job is None:
                 return
             code_obj, error = compile_program(job.code)
             if code_obj is None:
                 conn.send((MSG_COMPILE_ERROR, job.job_id, error))
                 continue
-            conn.send((MSG_COMPILED, job.job_id))
             for index, test_input in enumerate(job.inputs):
-                outcome = runner.run_test(
-                    code_obj, namespace, job.fn_name, test_input, settings.limits,
-                    base / f"t{next(counter)}", address_space_base, confinement.confine,
-                    confinement.enforce_nproc,
-                )
+                if _stop_requested(conn, job.job_id):
+                    break
+                outcome = test_runner.run(code_obj, namespace, job.fn_name, test_input)
                 conn.send((MSG_TEST, job.job_id, index, outcome))
-                if conn.recv() == REPLY_STOP:
+                if job.stop_on_failure and outcome.status is not None:
                     break
             conn.send((MSG_DONE, job.job_id))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return
     finally:
+        test_runner.close()
         shutil.rmtree(base, ignore_errors=True)
