@@ -12,6 +12,7 @@ from taco_eval.errors import UsageError
 # Subcommand name → module; each module has `register(subparsers)` and `run(args) -> int`.
 COMMANDS = {
     "evaluate": "taco_eval.commands.evaluate",
+    "run": "taco_eval.commands.run",
 }
 
 

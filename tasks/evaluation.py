@@ -5,6 +5,7 @@ This is the "how to judge a dataset" half; `tasks.execution` is "how to run code
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -41,6 +42,11 @@ class EvaluationStats:
         return self.tests_run / self.wall_s if self.wall_s else 0.0
 
 
+def limits_for(judge_config: JudgeConfig) -> Limits:
+    return Limits(timeout_s=judge_config.timeout_s, memory_limit_mb=judge_config.memory_limit_mb,
+                  output_limit_bytes=judge_config.output_limit_bytes)
+
+
 def code_sha256(code: str) -> str:
     return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -75,9 +81,11 @@ def evaluate_samples(
     cache: VerdictCache | None = None,
     skipped: dict[int, str] | None = None,
     on_progress: Callable[[EvaluationStats, int], None] | None = None,
+    pool: ExecutionPool | None = None,
 ) -> tuple[list[ProgramResult], EvaluationStats]:
     """Verdict for every sample. Samples of problems in `skipped` (task_id → reason) or unknown
-    task ids get status `skipped`; identical programs of a problem are judged once."""
+    task ids get status `skipped`; identical programs of a problem are judged once. A running
+    `pool` (with the same limits) is reused; otherwise one is started for this call."""
     skipped = skipped or {}
     stats = EvaluationStats()
     start = time.perf_counter()
@@ -119,9 +127,10 @@ def evaluate_samples(
         return verdict, verdict.passed or not judge_config.early_stop
 
     if jobs:
-        limits = Limits(timeout_s=judge_config.timeout_s, memory_limit_mb=judge_config.memory_limit_mb,
-                        output_limit_bytes=judge_config.output_limit_bytes)
-        with ExecutionPool(workers, limits, judge_config.isolation) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ExecutionPool(workers, limits_for(judge_config), judge_config.isolation))
+            restarts_before = pool.worker_restarts
             for run in pool.run(jobs, judge):
                 key = todo[run.job.job_id]
                 verdict = _verdict_from_run(run, unique[key][0].num_tests)
@@ -133,7 +142,7 @@ def evaluate_samples(
                 stats.wall_s = time.perf_counter() - start
                 if on_progress:
                     on_progress(stats, verdict["tests_run"])
-            stats.worker_restarts = pool.worker_restarts
+            stats.worker_restarts = pool.worker_restarts - restarts_before
     stats.wall_s = time.perf_counter() - start
 
     results: list[ProgramResult] = []

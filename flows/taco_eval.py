@@ -1,0 +1,192 @@
+"""The `taco-eval` flow: load problems → per shard, generate (GPU lane) then execute (CPU pool),
+generation of shard k+1 overlapping execution of shard k → metrics → report.
+
+Generation tasks of a lane are chained (`wait_for` the previous one, failures allowed so a failed
+shard does not stop the next); each shard's execution is submitted with its generation future as
+input and starts the moment that generation completes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, \
+    update_progress_artifact
+from prefect.filesystems import LocalFileSystem
+from prefect.futures import as_completed
+from prefect.states import Failed
+from prefect.utilities.annotations import allow_failure
+
+from storage.atomic import write_json, write_text
+from storage.manifest import new_manifest
+from storage.rundir import GENERATIONS, RESULTS, RunDir, run_id_for
+from storage.tables import read_rows
+from taco_eval import config
+from taco_eval.types import JudgeConfig, MalformedRow, ProgramResult
+from tasks.execution import sandbox
+from tasks.metrics import write_metrics
+from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, run_identity
+from tasks.prefect_tasks import execute_shard_task, generate_shard_task, load_problems_task
+from tasks.problems import load_spec
+from tasks.report import markdown_report, pass_at_k_rows
+
+
+def _result_storage(output_dir: str) -> LocalFileSystem:
+    """Prefect results and cache records live under the output folder, in a saved block."""
+    root = (Path(output_dir).resolve() / ".prefect-results")
+    block = LocalFileSystem(basepath=str(root))
+    name = "taco-eval-results-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    block.save(name, overwrite=True)
+    return block
+
+
+def _collect_results(rundir: RunDir, shard_ids: list[int]) -> tuple[list[ProgramResult], list[int]]:
+    results, done = [], []
+    for k in shard_ids:
+        if rundir.sealed(RESULTS, k) is not None:
+            results.extend(ProgramResult(**row) for row in read_rows(rundir.shard(RESULTS, k)))
+            done.append(k)
+    return results, done
+
+
+@flow(name="taco-eval", log_prints=True)
+def taco_eval_flow(
+    dataset: str = "samples",
+    split: str = "test",
+    dataset_revision: str | None = None,
+    difficulties: list[str] | None = None,
+    skills: list[str] | None = None,
+    task_ids: list[int] | None = None,
+    limit: int | None = None,
+    special_judges: str = "auto",
+    model: str = "smollm2",
+    model_revision: str | None = None,
+    torch_dtype: str = "auto",
+    device: str = "auto",
+    devices: list[str] | None = None,
+    backend: str = "hf",
+    n: int = 2,
+    temperature: float = 0.2,
+    top_p: float = 0.95,
+    max_tokens: int = 256,
+    seed: int = 1234,
+    prompt_format: str = "taco",
+    batch_size: str = "auto",
+    timeout: float = config.DEFAULT_TIMEOUT_S,
+    memory_limit_mb: int = config.DEFAULT_MEMORY_LIMIT_MB,
+    all_tests: bool = False,
+    isolation: str = "auto",
+    workers: int | None = None,
+    k: list[int] = list(config.DEFAULT_KS),
+    shard_size: int = 5,
+    output_dir: str = "out",
+    shard_ids: list[int] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    cfg = RunConfig(
+        dataset=DatasetSpec(dataset, split, dataset_revision, _tuple(difficulties), _tuple(skills),
+                            _tuple(task_ids), limit, special_judges),
+        model=model, model_revision=model_revision, torch_dtype=torch_dtype, device=device,
+        devices=_tuple(devices), backend=backend, n=n, temperature=temperature, top_p=top_p,
+        max_tokens=max_tokens, seed=seed, prompt_format=prompt_format,
+        batch_size=int(batch_size) if str(batch_size).isdigit() else batch_size,
+        judge=JudgeConfig(timeout_s=timeout, memory_limit_mb=memory_limit_mb, early_stop=not all_tests,
+                          isolation=sandbox.resolve(isolation)),
+        workers=workers, ks=tuple(k), shard_size=shard_size, output_dir=output_dir,
+    )
+    dataset_dict = dataclasses.asdict(cfg.dataset)
+    loaded_info = load_problems_task(dataset_dict)
+    for m in loaded_info["malformed"]:
+        logger.warning("skipping task %s (%s): %s", m["index"], m["problem_id"], m["reason"])
+    from tasks.models import resolve_model
+
+    model_path = resolve_model(cfg.model)
+    identity = run_identity(cfg, loaded_info["fingerprint"], model_fingerprint(model_path, cfg.model_revision))
+    run_id = run_id_for(identity)
+    rundir = RunDir.under(cfg.output_dir, run_id)
+    rundir.root.mkdir(parents=True, exist_ok=True)
+    manifest = new_manifest(run_id, cfg.to_dict(), identity)
+    manifest["dataset"] = {k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split",
+                                                         "special_judges_applied")}
+    manifest["isolation"] = cfg.judge.isolation
+    write_json(rundir.manifest, manifest)
+    logger.info("run %s in %s", run_id, rundir.root)
+
+    shards = plan_shards(loaded_info["task_ids"], cfg.shard_size)
+    chosen = set(range(len(shards))) if shard_ids is None else set(shard_ids) & set(range(len(shards)))
+    storage = _result_storage(cfg.output_dir)
+    model_dict = {"model": model_path, "revision": cfg.model_revision, "dtype": cfg.torch_dtype,
+                  "device": cfg.device, "backend": cfg.backend}
+    sampling = {"n": cfg.n, "temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens,
+                "seed": cfg.seed, "prompt_format": cfg.prompt_format, "batch_size": cfg.batch_size}
+    judge_dict = dataclasses.asdict(cfg.judge)
+    lanes = list(cfg.devices) if cfg.devices else [cfg.device]
+
+    progress_id = create_progress_artifact(progress=0.0, key="taco-eval-progress",
+                                           description=f"run {run_id}: shards generated and judged")
+    prev_by_lane: dict[int, Any] = {}
+    gen_futures, exec_futures = {}, {}
+    for shard_id in sorted(chosen):
+        # Trust a shard only if its file matches its seal; anything else is recomputed.
+        gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id) is not None
+        if not gen_ok:
+            rundir.invalidate(GENERATIONS, shard_id)
+        exec_ok = gen_ok and rundir.sealed(RESULTS, shard_id) is not None
+        if not exec_ok:
+            rundir.invalidate(RESULTS, shard_id)
+        lane = shard_id % len(lanes)
+        prev = prev_by_lane.get(lane)
+        gen = generate_shard_task.with_options(
+            result_storage=storage, refresh_cache=not gen_ok, task_run_name=f"generate-shard-{shard_id}",
+        ).submit(str(rundir.root), shard_id, shards[shard_id], dataset_dict, loaded_info["fingerprint"],
+                 {**model_dict, "device": lanes[lane]}, sampling,
+                 wait_for=[allow_failure(prev)] if prev is not None else None)
+        exe = execute_shard_task.with_options(
+            result_storage=storage, refresh_cache=not exec_ok, task_run_name=f"execute-shard-{shard_id}",
+        ).submit(str(rundir.root), shard_id, gen, dataset_dict, loaded_info["fingerprint"], judge_dict,
+                 cfg.workers)
+        prev_by_lane[lane] = gen
+        gen_futures[shard_id], exec_futures[shard_id] = gen, exe
+
+    kind_of = {id(f): GENERATIONS for f in gen_futures.values()} | {id(f): RESULTS for f in exec_futures.values()}
+    done_steps, total_steps = 0, 2 * len(chosen)
+    samples = {GENERATIONS: 0, RESULTS: 0}
+    for fut in as_completed(list(gen_futures.values()) + list(exec_futures.values())):
+        done_steps += 1
+        if fut.state.is_completed():
+            samples[kind_of[id(fut)]] += fut.result()["stats"].get("samples", 0)
+        samples_generated, programs_judged = samples[GENERATIONS], samples[RESULTS]
+        update_progress_artifact(progress_id, 100.0 * done_steps / max(1, total_steps),
+                                 description=f"{samples_generated} samples generated, {programs_judged} judged")
+
+    failed = sorted(s for s, f in exec_futures.items() if not f.state.is_completed())
+    loaded = load_spec(cfg.dataset)
+    results, done = _collect_results(rundir, list(range(len(shards))))
+    metrics = write_metrics(rundir.root, loaded.problems, [MalformedRow(**m) for m in loaded_info["malformed"]],
+                            results, cfg.ks)
+    metrics_summary = {k: v for k, v in metrics.items() if k.startswith("pass@")}
+    manifest["shards"] = {
+        str(s): {"task_ids": shards[s], "generation": (rundir.sealed(GENERATIONS, s) or {}).get("stats"),
+                 "execution": (rundir.sealed(RESULTS, s) or {}).get("stats")} for s in range(len(shards))
+    }
+    manifest["completed_shards"], manifest["failed_shards"] = done, failed
+    write_json(rundir.manifest, manifest)
+    report = markdown_report(metrics, manifest, str(rundir.root))
+    write_text(rundir.report, report)
+    create_table_artifact(pass_at_k_rows(metrics), key="taco-eval-pass-at-k", description="pass@k by difficulty")
+    create_markdown_artifact(report, key="taco-eval-report", description=f"run {run_id}")
+    summary = {"run_id": run_id, "run_dir": str(rundir.root), "metrics": metrics_summary,
+               "completed_shards": done, "failed_shards": failed}
+    if failed:
+        return Failed(message=f"shards {failed} failed (metrics cover shards {done}); retry the flow run to "
+                              f"re-run only those", data=summary)
+    return summary
+
+
+def _tuple(value: list | None) -> tuple | None:
+    return tuple(value) if value is not None else None

@@ -1,0 +1,86 @@
+"""A run's configuration, its identity (what changes the numbers) and its shard plan."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taco_eval import config
+from taco_eval.types import JudgeConfig
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    source: str = "samples"
+    split: str = "test"
+    revision: str | None = None
+    difficulties: tuple[str, ...] | None = None
+    skills: tuple[str, ...] | None = None
+    task_ids: tuple[int, ...] | None = None
+    limit: int | None = None
+    special_judges: str = "auto"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every parameter of `taco-eval run` / the `taco-eval` flow."""
+
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    model: str = "smollm2"
+    model_revision: str | None = None
+    torch_dtype: str = "auto"
+    device: str = "auto"
+    devices: tuple[str, ...] | None = None
+    backend: str = "hf"
+    n: int = 2
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_tokens: int = 256
+    seed: int = 1234
+    prompt_format: str = "taco"
+    batch_size: int | str = "auto"
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    workers: int | None = None
+    ks: tuple[int, ...] = config.DEFAULT_KS
+    shard_size: int = 5
+    output_dir: str = "out"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def model_fingerprint(model: str, revision: str | None) -> str:
+    """A local folder: names, sizes and mtimes of its files; a hub id: the revision asked for."""
+    path = Path(os.path.expanduser(model))
+    if not path.is_dir():
+        return f"{model}@{revision or 'main'}"
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        st = f.stat()
+        digest.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return f"local:{digest.hexdigest()[:16]}"
+
+
+def run_identity(cfg: RunConfig, dataset_fingerprint: str, model_fp: str) -> dict[str, Any]:
+    """Everything that changes the numbers (and nothing that does not: paths, workers)."""
+    return {
+        "code_version": config.CODE_VERSION,
+        "dataset": dataset_fingerprint,
+        "model": model_fp,
+        "dtype": cfg.torch_dtype,
+        "backend": cfg.backend,
+        "sampling": {k: getattr(cfg, k) for k in ("n", "temperature", "top_p", "max_tokens", "seed", "prompt_format")},
+        "judge": dataclasses.asdict(cfg.judge),
+        "shard_size": cfg.shard_size,
+    }
+
+
+def plan_shards(task_ids: list[int], shard_size: int) -> list[list[int]]:
+    if shard_size < 1:
+        raise ValueError(f"shard size must be at least 1, got {shard_size}")
+    ids = sorted(task_ids)
+    return [ids[i:i + shard_size] for i in range(0, len(ids), shard_size)]
