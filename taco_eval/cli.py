@@ -13,6 +13,8 @@ from taco_eval.errors import UsageError
 COMMANDS = {
     "evaluate": "taco_eval.commands.evaluate",
     "run": "taco_eval.commands.run",
+    "generate": "taco_eval.commands.generate",
+    "find-batch-size": "taco_eval.commands.find_batch_size",
 }
 
 

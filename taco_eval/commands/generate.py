@@ -1,0 +1,179 @@
+"""`taco-eval generate`: sample completions for TACO problems with the batched engine.
+
+Writes `OUTPUT_DIR/generations/shard-00000.parquet`, … (one file per `--shard-size` problems, each
+written as soon as it is done) and `OUTPUT_DIR/generations.json` in TACO's format. Re-running the
+same command resumes: complete shards are kept, the rest are generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from taco_eval.commands.common import add_dataset_options, add_generation_options, csv_list, load_from_args
+from taco_eval.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate", help="sample completions with the batched generation engine",
+        description="Generate n completions per problem (batched across prompts, stop strings halt "
+                    "generation, Parquet shards written as they finish, resumable) and write TACO's "
+                    "generations.json for `taco-eval evaluate`.")
+    add_generation_options(p)
+    add_dataset_options(p)
+    g = p.add_argument_group("output")
+    g.add_argument("-o", "--output-dir", required=True, help="folder for generations/ and generations.json")
+    g.add_argument("--shard-size", type=int, default=8, help="problems per Parquet shard (default 8)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def model_config_from_args(args: argparse.Namespace):
+    """ModelConfig from the generation options; bad values → UsageError."""
+    from tasks.backends.base import BackendUnavailable
+    from tasks.generation import ModelConfig
+    from tasks.models import ModelNotFound, resolve_model
+
+    model = args.model
+    local = Path(os.path.expanduser(model))
+    if local.is_dir():
+        model = str(local.resolve())
+    try:
+        cfg = ModelConfig(model=model, revision=args.model_revision, dtype=args.torch_dtype,
+                          device=args.device, backend=args.backend)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if cfg.backend == "vllm":
+        from tasks.backends.vllm import import_vllm
+
+        try:
+            import_vllm()
+        except BackendUnavailable as exc:
+            raise UsageError(str(exc)) from exc
+    try:
+        resolve_model(cfg.model)  # a missing folder fails here, before any problem is loaded
+    except ModelNotFound as exc:
+        raise UsageError(str(exc)) from exc
+    return cfg
+
+
+def sampling_config_from_args(args: argparse.Namespace):
+    from tasks.generation import SamplingConfig
+
+    if args.temperature < 0:
+        raise UsageError(f"--temperature must be ≥ 0 (0 means greedy), got {args.temperature:g}")
+    if not 0 < args.top_p <= 1:
+        raise UsageError(f"--top-p must be in (0, 1], got {args.top_p:g}")
+    if args.max_tokens < 1:
+        raise UsageError(f"--max-tokens must be at least 1, got {args.max_tokens}")
+    if args.n < 1:
+        raise UsageError(f"-n must be at least 1, got {args.n}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be ≥ 0, got {args.seed}")
+    try:
+        return SamplingConfig(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                              seed=args.seed, prompt_format=args.prompt_format, batch_size=args.batch_size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def devices_from_args(args: argparse.Namespace) -> list[str] | None:
+    if not args.devices:
+        return None
+    devices = csv_list(args.devices)
+    for d in devices:
+        d = d.lower()
+        if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
+            raise UsageError(f"--devices: bad device '{d}' (cpu, cuda or cuda:N, comma-separated)")
+    return devices
+
+
+class Progress:
+    """A tqdm bar over samples with tokens/s, safe to update from several lanes."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.lock = threading.Lock()
+        self.tokens = 0
+        self.start = time.perf_counter()
+        self.bar = None
+        if enabled and total > 0:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="sample", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+
+    def __call__(self, samples: int, tokens: int) -> None:
+        with self.lock:
+            self.tokens += tokens
+            if self.bar is not None:
+                elapsed = max(1e-9, time.perf_counter() - self.start)
+                self.bar.set_postfix_str(f"{self.tokens / elapsed:.1f} tok/s", refresh=False)
+                self.bar.update(samples)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from tasks.backends.base import BackendError
+    from tasks.generation import (
+        GenerationError,
+        generate_run,
+        plan_shards,
+        shard_is_complete,
+        shard_path,
+    )
+    from tasks.prompts import PromptError
+
+    if args.shard_size < 1:
+        raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
+    sampling = sampling_config_from_args(args)
+    devices = devices_from_args(args)
+    model_cfg = model_config_from_args(args)
+    loaded = load_from_args(args)
+    if loaded.malformed:
+        print(f"taco-eval generate: {len(loaded.malformed)} malformed problem(s) skipped "
+              f"(first: row {loaded.malformed[0].index}: {loaded.malformed[0].reason})", file=sys.stderr)
+    problems = loaded.problems
+    if not problems:
+        raise UsageError("no problems left to generate for (check --limit, --difficulties, --skills, --task-ids)")
+    out_dir = Path(args.output_dir)
+    remaining = sum(len(shard) * sampling.n for sid, shard in plan_shards(problems, args.shard_size)
+                    if not shard_is_complete(shard_path(out_dir, sid), shard, sampling.n))
+    if remaining:
+        from tasks.generation import ModelConfig, lane_devices, load_backend
+
+        # Load the model of every lane now: a model that cannot load or a device that does not
+        # exist is a usage error, not a failure of every shard.
+        for lane in lane_devices(devices if devices else [model_cfg.device]):
+            try:
+                load_backend(ModelConfig(model_cfg.model, model_cfg.revision, model_cfg.dtype, lane, model_cfg.backend))
+            except BackendError as exc:
+                raise UsageError(str(exc)) from exc
+    progress = Progress(remaining, enabled=not args.no_progress)
+    try:
+        summary = generate_run(problems, model_cfg, sampling, out_dir, shard_size=args.shard_size,
+                               devices=devices, progress=progress)
+    except (GenerationError, PromptError) as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        progress.close()
+    skipped = sum(1 for s in summary.shards if s.skipped)
+    done = summary.generated
+    rate = summary.tokens / sum(s.wall_s for s in done) if done and sum(s.wall_s for s in done) > 0 else 0.0
+    sizes = sorted({s.batch_size for s in done if s.batch_size is not None})
+    print(f"generated {summary.samples} samples for {sum(s.problems for s in done)} problems in "
+          f"{len(done)} shard(s), {summary.tokens} tokens, {rate:.1f} tok/s, batch size "
+          f"{','.join(map(str, sizes)) or '-'}; {skipped} complete shard(s) kept", file=sys.stderr)
+    if summary.failed:
+        for shard_id, reason in sorted(summary.failed.items()):
+            print(f"taco-eval generate: shard {shard_id} failed: {reason}", file=sys.stderr)
+        print(f"taco-eval generate: {len(summary.failed)} shard(s) failed; re-run the same command to retry them",
+              file=sys.stderr)
+        return 1
+    print(summary.generations_json)
+    return 0

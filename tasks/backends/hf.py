@@ -1,0 +1,458 @@
+"""Hugging Face transformers backend: batched `model.generate` with left padding.
+
+How a list of prompts becomes `generate` calls:
+
+- prompts are sorted by token length, longest first (less padding per batch; an out-of-memory
+  error, if one is coming, comes on the first batch);
+- a batch holds at most `batch_size` sequences: whole prompts with all their samples through
+  `num_return_sequences` when n ≤ batch size, else one prompt's samples in chunks of batch size;
+- prompts are left-padded by hand (tokenised once each) with an attention mask, so a prompt's
+  greedy continuation does not depend on its batch neighbours;
+- one `StopStringCriteria` per stop-string set is built once and reused (building it costs ~1 s
+  with a 49k vocabulary, which `generate(stop_strings=…)` pays on every call); a small recorder
+  notes the step at which each row ended, which gives `num_tokens` and `finish_reason`;
+- greedy decoding (temperature 0) generates each prompt once and repeats it n times: greedy
+  samples are identical, and transformers refuses `num_return_sequences > 1` without sampling;
+- `batch_size="auto"` starts from an estimate of what fits (KV cache of the longest sequence
+  against free memory, capped), halves on out-of-memory (empties the CUDA cache and retries the
+  same batch), warns when it reaches 1, and keeps the size that worked for later calls.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from tasks.backends.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Backend,
+    BackendError,
+    GenerationParams,
+    ProgressFn,
+    Sample,
+    derive_seed,
+)
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+AUTO_START_CUDA = 256  # "start high": sequences per generate call before any OOM
+AUTO_START_CPU = 64  # CPU throughput flattens out well before this (DESIGN §5 measurements)
+CPU_MEMORY_FRACTION = 0.5  # auto / probing never plans to use more of the free RAM than this
+CUDA_MEMORY_FRACTION = 0.85
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    device = (device or "auto").strip().lower()
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise BackendError(f"device '{device}' asked for, but torch sees no CUDA GPU (use --device cpu)")
+        index = 0 if device == "cuda" else device.split(":", 1)[1]
+        try:
+            index = int(index)
+        except ValueError:
+            raise BackendError(f"bad device '{device}': expected cuda:N") from None
+        if not 0 <= index < torch.cuda.device_count():
+            raise BackendError(f"device '{device}' does not exist: torch sees {torch.cuda.device_count()} GPU(s)")
+        return f"cuda:{index}"
+    raise BackendError(f"unknown device '{device}' (auto, cpu, cuda or cuda:N)")
+
+
+def resolve_dtype(dtype: str, device: str):
+    """`auto` → float32 on CPU (bf16 matmuls were slower there, DESIGN §5), bfloat16 on a GPU that
+    supports it, else float16."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise BackendError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, dtype)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError))
+
+
+def available_memory_bytes(device: str) -> int | None:
+    """Free memory the model may still use on `device` (None when unknown)."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class ProbeResult:
+    batch_size: int
+    ok: bool
+    tokens_per_s: float = 0.0
+    seconds: float = 0.0
+    peak_memory_bytes: int | None = None
+    note: str = ""
+
+
+class _FinishRecorder:
+    """Stopping criterion that notes, per row, the sequence length at which the row ended (stop
+    string or end-of-sequence token). It stops rows only for stop strings; transformers' own
+    EOS criterion stops rows at EOS."""
+
+    def __init__(self, stop_criteria, eos_ids, rows: int):
+        import torch
+
+        self.stop_criteria = stop_criteria
+        self.eos = torch.tensor(sorted(eos_ids), dtype=torch.long) if eos_ids else None
+        self.ended_at = torch.full((rows,), -1, dtype=torch.long)
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        rows = input_ids.shape[0]
+        if self.stop_criteria is not None:
+            done = self.stop_criteria(input_ids, scores, **kwargs)
+        else:
+            done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+        ended = done.clone()
+        if self.eos is not None:
+            if self.eos.device != input_ids.device:
+                self.eos = self.eos.to(input_ids.device)
+            ended |= torch.isin(input_ids[:, -1], self.eos)
+        ended = ended.cpu()
+        newly = ended & (self.ended_at < 0)
+        self.ended_at[newly] = input_ids.shape[1]
+        return done
+
+
+def _stopping_criterion(recorder: _FinishRecorder):
+    """Wrap the recorder in a `StoppingCriteria` subclass (imported lazily)."""
+    from transformers import StoppingCriteria
+
+    class _Criterion(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return recorder(input_ids, scores, **kwargs)
+
+    return _Criterion()
+
+
+class HFBackend(Backend):
+    name = "hf"
+
+    def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
+                 *, quiet: bool = False):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_name = model
+        self._device = resolve_device(device)
+        self.torch_dtype = resolve_dtype(dtype, self._device)
+        self.quiet = quiet
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
+            try:
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    model, revision=revision, dtype=self.torch_dtype, attn_implementation="sdpa")
+            except ValueError as exc:
+                if "sdpa" not in str(exc).lower():
+                    raise
+                self.model = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=self.torch_dtype)
+        except OSError as exc:
+            raise BackendError(f"cannot load model '{model}': {str(exc).splitlines()[0]}") from exc
+        self.model.to(self._device)
+        self.model.eval()
+        self._tokenizer.padding_side = "left"
+        gen_cfg = self.model.generation_config
+        eos = set()
+        for value in (gen_cfg.eos_token_id, self._tokenizer.eos_token_id):
+            if value is None:
+                continue
+            eos.update(value if isinstance(value, (list, tuple)) else [value])
+        self.eos_ids = sorted(int(e) for e in eos)
+        pad = self._tokenizer.pad_token_id
+        if pad is None:
+            pad = gen_cfg.pad_token_id if gen_cfg.pad_token_id is not None else (self.eos_ids[0] if self.eos_ids else 0)
+        self.pad_id = int(pad)
+        self.bos_id = gen_cfg.bos_token_id
+        self._stop_cache: dict[tuple[str, ...], Any] = {}
+        self._auto_size: int | None = None
+        self._last_size: int | None = None
+        self._lock = threading.Lock()  # one generate at a time per loaded model
+
+    # --- Backend interface -------------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def batch_size_in_use(self) -> int | None:
+        return self._last_size
+
+    def reset_peak_memory(self) -> None:
+        if self._device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(torch.device(self._device))
+
+    def peak_memory_bytes(self) -> int | None:
+        if self._device.startswith("cuda"):
+            import torch
+
+            return int(torch.cuda.max_memory_allocated(torch.device(self._device)))
+        return None
+
+    def generate(self, prompts: Sequence[str], params: GenerationParams,
+                 progress: ProgressFn | None = None) -> list[list[Sample]]:
+        with self._lock:
+            return self._generate(list(prompts), params, progress)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def encode(self, prompt: str) -> list[int]:
+        """Token ids of a prompt. A prompt that already starts with the BOS token (a rendered chat
+        template) gets no second one."""
+        bos = self._tokenizer.bos_token
+        add_special = not (bos and prompt.startswith(bos))
+        return list(self._tokenizer(prompt, add_special_tokens=add_special)["input_ids"])
+
+    def stop_criteria(self, stop_strings: tuple[str, ...]):
+        """The `StopStringCriteria` for these strings, built once per backend (i.e. per tokenizer)."""
+        if not stop_strings:
+            return None
+        if stop_strings not in self._stop_cache:
+            from transformers import StopStringCriteria
+
+            try:
+                crit = StopStringCriteria(tokenizer=self._tokenizer, stop_strings=list(stop_strings))
+            except ValueError:
+                # A stop string no token can produce (odd vocabularies): keep the ones that work.
+                usable = []
+                for s in stop_strings:
+                    try:
+                        StopStringCriteria(tokenizer=self._tokenizer, stop_strings=[s])
+                        usable.append(s)
+                    except ValueError:
+                        self._warn(f"stop string {s!r} cannot be matched with this tokenizer; ignored")
+                crit = StopStringCriteria(tokenizer=self._tokenizer, stop_strings=usable) if usable else None
+            self._stop_cache[stop_strings] = crit
+        return self._stop_cache[stop_strings]
+
+    def sequence_bytes(self, total_len: int) -> int:
+        """Rough memory one sequence of `total_len` tokens needs during generation: its KV cache,
+        the prefill activations of its prompt and its logits."""
+        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        layers = int(getattr(cfg, "num_hidden_layers", 12) or 12)
+        heads = int(getattr(cfg, "num_attention_heads", 12) or 12)
+        hidden = int(getattr(cfg, "hidden_size", 768) or 768)
+        kv_heads = int(getattr(cfg, "num_key_value_heads", None) or heads)
+        head_dim = int(getattr(cfg, "head_dim", None) or hidden // heads)
+        inter = int(getattr(cfg, "intermediate_size", None) or 4 * hidden)
+        vocab = int(getattr(cfg, "vocab_size", 32000) or 32000)
+        elem = self.torch_dtype.itemsize if hasattr(self.torch_dtype, "itemsize") else 4
+        kv = 2 * layers * kv_heads * head_dim * elem * total_len
+        activations = total_len * (4 * hidden + 2 * inter) * elem
+        logits = 2 * vocab * 4
+        return int(1.2 * (kv + activations + logits))
+
+    def max_fitting_batch(self, total_len: int) -> int | None:
+        free = available_memory_bytes(self._device)
+        if free is None:
+            return None
+        frac = CUDA_MEMORY_FRACTION if self._device.startswith("cuda") else CPU_MEMORY_FRACTION
+        return max(1, int(free * frac // max(1, self.sequence_bytes(total_len))))
+
+    def _warn(self, message: str) -> None:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        if not self.quiet:
+            print(f"taco-eval: warning: {message}", file=sys.stderr, flush=True)
+
+    def _seed(self, seed: int) -> None:
+        import torch
+
+        if self._device.startswith("cuda"):
+            # Seed only this lane's GPU: torch.manual_seed would reseed every device, racing with
+            # the lanes of other GPUs.
+            with torch.cuda.device(torch.device(self._device)):
+                torch.cuda.manual_seed(seed)
+        else:
+            torch.manual_seed(seed)
+
+    def _start_size(self, params: GenerationParams, longest_prompt: int) -> int:
+        if params.batch_size != "auto":
+            return int(params.batch_size)
+        if self._auto_size is None:
+            cap = AUTO_START_CUDA if self._device.startswith("cuda") else AUTO_START_CPU
+            fits = self.max_fitting_batch(longest_prompt + params.max_tokens)
+            self._auto_size = max(1, min(cap, fits) if fits is not None else cap)
+        return self._auto_size
+
+    def _free_memory(self) -> None:
+        gc.collect()
+        if self._device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def _generate(self, prompts: list[str], params: GenerationParams, progress: ProgressFn | None):
+        if not prompts:
+            return []
+        encoded = [self.encode(p) for p in prompts]
+        per_prompt = 1 if params.greedy else params.n
+        order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
+        results: list[list[Sample | None]] = [[None] * per_prompt for _ in prompts]
+        size = self._start_size(params, len(encoded[order[0]]))
+        pos, offset = 0, 0  # next prompt (in `order`) and next sample of that prompt
+        while pos < len(order):
+            if offset > 0 or per_prompt > size:
+                group, count = [order[pos]], min(size, per_prompt - offset)
+            else:
+                group, count = order[pos: pos + max(1, size // per_prompt)], per_prompt
+            seed = derive_seed(params.seed, pos * per_prompt + offset)
+            try:
+                samples = self._run_batch([encoded[i] for i in group], count, params, seed, size)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
+                if not is_out_of_memory(exc):
+                    raise
+                del exc
+                self._free_memory()
+                if params.batch_size != "auto":
+                    raise BackendError(
+                        f"out of memory at batch size {size}; use a smaller -b or -b auto") from None
+                if size == 1:
+                    raise BackendError("out of memory even at batch size 1: use a smaller model, "
+                                       "--max-tokens or a lower-precision --torch-dtype") from None
+                size = max(1, size // 2)
+                self._auto_size = size
+                if size == 1:
+                    self._warn("out of memory: falling back to single-sample generation (batch size 1)")
+                else:
+                    self._warn(f"out of memory: halving the batch size to {size} and retrying")
+                continue
+            for g, prompt_index in enumerate(group):
+                results[prompt_index][offset: offset + count] = samples[g * count: (g + 1) * count]
+            if progress is not None:
+                factor = params.n if params.greedy else 1
+                progress(len(samples) * factor, sum(s.num_tokens for s in samples))
+            if len(group) == 1 and (offset > 0 or count < per_prompt):
+                offset += count
+                if offset >= per_prompt:
+                    pos, offset = pos + 1, 0
+            else:
+                pos += len(group)
+        self._last_size = size
+        if params.greedy:
+            return [[r[0]] * params.n for r in results]  # type: ignore[list-item]
+        return [list(r) for r in results]  # type: ignore[arg-type]
+
+    def _run_batch(self, prompts_ids: list[list[int]], count: int, params: GenerationParams,
+                   seed: int, size: int) -> list[Sample]:
+        """One `generate` call: `count` samples of each prompt, rows prompt-major."""
+        import torch
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        width = max(len(ids) for ids in prompts_ids)
+        input_ids = torch.full((len(prompts_ids), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts_ids), width), dtype=torch.long)
+        for row, ids in enumerate(prompts_ids):
+            if ids:
+                input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+                attention[row, width - len(ids):] = 1
+        rows = len(prompts_ids) * count
+        recorder = _FinishRecorder(self.stop_criteria(params.stop_strings), self.eos_ids, rows)
+        sampling = dict(do_sample=True, temperature=float(params.temperature), top_p=float(params.top_p), top_k=0)
+        if params.greedy:
+            sampling = dict(do_sample=False)
+        gen_config = GenerationConfig(
+            max_new_tokens=int(params.max_tokens),
+            num_return_sequences=count,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_ids or None,
+            bos_token_id=self.bos_id,
+            **sampling,
+        )
+        self._seed(seed)
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=input_ids.to(self._device),
+                attention_mask=attention.to(self._device),
+                generation_config=gen_config,
+                stopping_criteria=StoppingCriteriaList([_stopping_criterion(recorder)]),
+            )
+        generated = output[:, width:].cpu()
+        del output
+        samples = []
+        for row in range(rows):
+            ended = int(recorder.ended_at[row])
+            if ended >= 0:
+                n_tokens, reason = ended - width, FINISH_STOP
+            else:
+                n_tokens, reason = min(int(params.max_tokens), generated.shape[1]), FINISH_LENGTH
+            text = self._tokenizer.decode(generated[row, :n_tokens].tolist(), skip_special_tokens=True,
+                                          clean_up_tokenization_spaces=False)
+            samples.append(Sample(text=text, num_tokens=n_tokens, finish_reason=reason, seed=seed, batch_size=size))
+        return samples
+
+    # --- find-batch-size ---------------------------------------------------------------------
+
+    def probe(self, prompt: str, batch_size: int, max_tokens: int, seed: int = 0) -> ProbeResult:
+        """Generate exactly `max_tokens` tokens for `batch_size` copies of `prompt` (sampling,
+        no stop strings) and time it. Out-of-memory is caught and reported, not raised."""
+        import torch
+        from transformers import GenerationConfig
+
+        ids = self.encode(prompt)
+        input_ids = torch.tensor([ids] * batch_size, dtype=torch.long, device=self._device)
+        gen_config = GenerationConfig(max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=True,
+                                      temperature=1.0, top_p=1.0, top_k=0, pad_token_id=self.pad_id,
+                                      eos_token_id=self.eos_ids or None)
+        self.reset_peak_memory()
+        self._seed(seed)
+        start = time.perf_counter()
+        try:
+            with self._lock, torch.inference_mode():
+                out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                          generation_config=gen_config)
+                if self._device.startswith("cuda"):
+                    torch.cuda.synchronize(torch.device(self._device))
+        except Exception as exc:  # noqa: BLE001
+            if not is_out_of_memory(exc):
+                raise
+            del exc
+            self._free_memory()
+            return ProbeResult(batch_size, False, note="out of memory")
+        seconds = time.perf_counter() - start
+        tokens = (out.shape[1] - len(ids)) * batch_size
+        del out
+        return ProbeResult(batch_size, True, tokens / seconds if seconds > 0 else 0.0, seconds,
+                           self.peak_memory_bytes())
+

@@ -1,0 +1,38 @@
+"""Shared fixtures. One Prefect test server per session (it takes ~10 s to start)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+# Verdicts cached by tests stay out of the user's cache (set before taco_eval.config is imported).
+os.environ.setdefault("TACO_EVAL_CACHE_DIR", tempfile.mkdtemp(prefix="taco-eval-test-cache-"))
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """A real Prefect engine and API for the whole session; yields the API URL for subprocesses."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(home / "storage"))
+    with prefect_test_harness(server_startup_timeout=60):
+        yield PREFECT_API_URL.value()
+
+
+# --- generation engine ---------------------------------------------------------------------------
+
+# No test may reach the Hugging Face hub: models and tokenizers come from local folders only.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random-weight Llama + BPE tokenizer saved with save_pretrained (tests/tiny_model.py)."""
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
