@@ -164,6 +164,8 @@ def taco_eval_flow(
         update_progress_artifact(progress_id, 100.0 * done_steps / max(1, total_steps),
                                  description=f"{samples_generated} samples generated, {programs_judged} judged")
 
+    for f in exec_futures.values():
+        f.wait()
     failed = sorted(s for s, f in exec_futures.items() if not f.state.is_completed())
     loaded = load_spec(cfg.dataset)
     results, done = _collect_results(rundir, list(range(len(shards))))
