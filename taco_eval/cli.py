@@ -15,6 +15,8 @@ COMMANDS = {
     "run": "taco_eval.commands.run",
     "generate": "taco_eval.commands.generate",
     "find-batch-size": "taco_eval.commands.find_batch_size",
+    "report": "taco_eval.commands.report",
+    "history": "taco_eval.commands.history",
 }
 
 
