@@ -97,7 +97,7 @@ def _noise(run_dir: str | None, previous_dir: str | None) -> dict[str, Any] | No
 
 def emit_regression_event(payload: dict[str, Any]) -> Any:
     """Emit `taco-eval.regression` about resource `taco-eval.run.<run_id>` (labels: model, deployment,
-    dataset), with the previous run as a related resource (role `baseline`) and, inside a flow run,
+    dataset, significant), with the previous run as a related resource (role `baseline`) and, inside a flow run,
     the flow run and deployment. Returns the prefect Event (None when events are disabled)."""
     from prefect.events import emit_event
 
@@ -110,6 +110,8 @@ def emit_regression_event(payload: dict[str, Any]) -> Any:
         "taco-eval.model": str(payload.get("model") or ""),
         "taco-eval.deployment": str(payload.get("deployment") or ""),
         "taco-eval.dataset": str(payload.get("dataset") or ""),
+        # "true" / "false": whether the drop is beyond noise (paired bootstrap), "unknown" without it.
+        "taco-eval.significant": _significant_label(payload),
     }
     related = []
     if payload.get("previous_run_id"):
@@ -117,6 +119,13 @@ def emit_regression_event(payload: dict[str, Any]) -> Any:
                         "prefect.resource.role": "baseline"})
     related += _run_context_resources()
     return emit_event(event=REGRESSION_EVENT, resource=resource, related=related, payload=payload)
+
+
+def _significant_label(payload: dict[str, Any]) -> str:
+    noise = payload.get("noise")
+    if not isinstance(noise, dict) or "significant" not in noise:
+        return "unknown"
+    return "true" if noise["significant"] else "false"
 
 
 def _run_context_resources() -> list[dict[str, str]]:
