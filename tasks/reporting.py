@@ -272,6 +272,10 @@ def _problem_label(run: RunData, task_id: int) -> str:
     return f"task {task_id} (`{info.problem_id}`, {info.difficulty})"
 
 
+def _mib(value: Any) -> str:
+    return f"{value / 2**20:g} MiB" if isinstance(value, (int, float)) else str(value)
+
+
 def _manifest_rows(run: RunData) -> list[list[str]]:
     m = run.manifest or {}
     cfg = m.get("config") or {}
@@ -295,25 +299,34 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
                      f"max_tokens={cfg.get('max_tokens')}, seed={cfg.get('seed')}, "
                      f"prompt={cfg.get('prompt_format')}, batch size={cfg.get('batch_size')}"],
         ["timeouts and limits", f"{judge.get('timeout_s')} s per test, {judge.get('memory_limit_mb')} MB memory, "
-                                f"output cap {judge.get('output_limit_bytes')} bytes, "
+                                f"output cap {_mib(judge.get('output_limit_bytes'))}, "
                                 f"{'stop at first failure' if judge.get('early_stop', True) else 'all tests'}"],
         ["isolation level", str(m.get("isolation") or judge.get("isolation"))],
         ["execution workers", str(cfg.get("workers") or "one per core")],
     ]
     shards = m.get("shards") or {}
     if shards:
-        gen = [s.get("generation") or {} for s in shards.values()]
-        exe = [s.get("execution") or {} for s in shards.values()]
-        gen_wall = sum(g.get("wall_s", 0) or 0 for g in gen)
-        exe_wall = sum(e.get("wall_s", 0) or 0 for e in exe)
-        tests = sum(e.get("tests_run", 0) or 0 for e in exe)
-        peak = max([e.get("peak_rss_mb", 0) or 0 for e in exe + gen] or [0])
+        gen = [s.get("generation") or {} for s in shards.values() if isinstance(s, dict)]
+        exe = [s.get("execution") or {} for s in shards.values() if isinstance(s, dict)]
+
+        def total(items: list[dict[str, Any]], key: str) -> float:
+            return sum(float(i.get(key) or 0) for i in items)
+
+        gen_wall, tokens = total(gen, "wall_s"), total(gen, "tokens")
+        exe_wall, tests = total(exe, "wall_s"), total(exe, "tests_run")
+        batches = sorted({str(g["batch_size"]) for g in gen if g.get("batch_size") is not None})
+        peak_rss = max([float(i.get("peak_rss_mb") or 0) for i in exe + gen] or [0.0])
+        peak_gpu = max([float(g.get("peak_gpu_memory_bytes") or 0) for g in gen] or [0.0])
         rows += [
-            ["shards", f"{len(shards)} planned, completed {m.get('completed_shards')}, failed {m.get('failed_shards')}"],
-            ["generation time", f"{gen_wall:.1f} s (sum over shards)"],
-            ["execution time", f"{exe_wall:.1f} s for {tests} tests"
-                               + (f" ({tests / exe_wall:.0f} tests/s)" if exe_wall else "")],
-            ["peak process memory", f"{peak:.0f} MB"],
+            ["shards", f"{len(shards)} planned; completed {m.get('completed_shards')}; "
+                       f"failed {m.get('failed_shards') or 'none'}"],
+            ["generation", f"{gen_wall:.1f} s summed over shards, {tokens:.0f} tokens"
+                           + (f" ({tokens / gen_wall:.1f} tokens/s)" if gen_wall and tokens else "")
+                           + (f", batch size {', '.join(batches)}" if batches else "")],
+            ["execution", f"{exe_wall:.1f} s summed over shards, {tests:.0f} tests"
+                          + (f" ({tests / exe_wall:.0f} tests/s)" if exe_wall and tests else "")],
+            ["peak memory", f"process {peak_rss:.0f} MB"
+                            + (f", GPU {peak_gpu / 2**30:.2f} GiB" if peak_gpu else "")],
         ]
     pkgs = env.get("packages") or {}
     rows += [
@@ -329,7 +342,8 @@ def _comparison_section(doc: Doc, cmp: dict[str, Any], current: RunData, baselin
                         plots_dir: Path, paths: ReportPaths) -> None:
     doc.h(2, f"Compared with `{cmp['baseline_run_id']}`")
     ks = cmp["ks"]
-    doc.p(f"Baseline: run `{cmp['baseline_run_id']}`, model `{cmp['baseline_model']}` (`{cmp['baseline_dir']}`). "
+    model = f"model `{cmp['baseline_model']}`" if cmp["baseline_model"] else "model unknown"
+    doc.p(f"Baseline: run `{cmp['baseline_run_id']}`, {model} (`{cmp['baseline_dir']}`). "
           f"Deltas are this run − baseline, on the {cmp['common_problems']} problems both runs scored; "
           "pp = percentage points.")
     notes = []
@@ -360,10 +374,10 @@ def _comparison_section(doc: Doc, cmp: dict[str, Any], current: RunData, baselin
                                  overall_ci=(pb["low"], pb["high"]) if pb else None)
         paths.plots["compare_by_difficulty"] = path
         doc.img(path, "change in pass@k by difficulty, percentage points")
+    doc.p("A problem counts as solved when at least one of its samples passed.")
     for key, title in (("newly_solved", "Newly solved"), ("newly_failing", "Newly failing")):
         ids = cmp[key]
-        doc.p(f"**{title}** ({len(ids)}; a problem counts as solved when at least one sample passed)"
-              + (":" if ids else ": none."))
+        doc.p(f"**{title}**: {len(ids)}" + (" —" if ids else "."))
         doc.ul([_problem_label(current if key == "newly_solved" else baseline, t) for t in ids[:LIST_LIMIT]]
                + ([f"… and {len(ids) - LIST_LIMIT} more"] if len(ids) > LIST_LIMIT else []))
     paths.tables["comparison"] = [
