@@ -2,7 +2,7 @@
 
 `write_history(output_root, model=None)` reads `<output_root>/run-index.jsonl` (see
 `storage.run_index`), orders runs by `finished_at`, and writes `history.md` and `history.png`
-(`history-<model>.*` when filtered by model) into the output root.
+(`history-<deployment>-<model>.*` when filtered by those) into the output root.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def write_history(
     if last is not None:
         entries, rows = entries[-last:], rows[-last:]
     out = Path(out_dir) if out_dir is not None else Path(output_root)
-    stem = "history" if model is None else f"history-{_slug(model)}"
+    stem = "-".join(["history"] + [_slug(v) for v in (deployment, model) if v is not None])
     table = format_history(rows, ks)
     filters = ", ".join(f"{k} `{v}`" for k, v in (("model", model), ("deployment", deployment),
                                                    ("dataset", dataset)) if v is not None)

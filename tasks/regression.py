@@ -168,6 +168,15 @@ def record_run(
     return {"entry": entry, "previous": previous, "regression": regression}
 
 
+def current_deployment() -> str | None:
+    """`<flow name>/<deployment name>` of the running flow run's deployment, None outside one."""
+    from prefect.runtime import deployment, flow_run
+
+    if not deployment.id:
+        return None
+    return f"{flow_run.flow_name}/{deployment.name}"
+
+
 def output_root_of(run_dir: str | os.PathLike) -> Path:
     """`<output>` for a run folder `<output>/runs/<run_id>`, else the folder's parent."""
     root = Path(run_dir).resolve()

@@ -593,3 +593,56 @@ def publish_report_artifacts(paths: ReportPaths, *, key_prefix: str = "taco-eval
     ids[f"{key_prefix}-report"] = create_markdown_artifact(paths.artifact_markdown, key=f"{key_prefix}-report",
                                                            description=f"run {run_id}")
     return ids
+
+
+# --- the flow's one call -------------------------------------------------------------------------
+
+def report_finished_run(
+    output_root: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    *,
+    problems: Sequence[Problem] | None = None,
+    deployment: str | None = "auto",
+    regression_threshold: float = 0.02,
+    flow_run_id: str | None = None,
+    publish: bool = True,
+) -> dict[str, Any]:
+    """Everything the flow does after metrics.json is written, in order:
+
+    1. find the previous indexed run of the same deployment and dataset (without a deployment: of
+       the same model), before this run is indexed;
+    2. `build_report(run_dir, compare_to=<that run's folder>, problems=problems)`;
+    3. `publish_report_artifacts` (tables + markdown naming the plots);
+    4. `tasks.regression.record_run`: append this run to `<output_root>/run-index.jsonl`, and emit
+       `taco-eval.regression` if pass@1 fell by more than `regression_threshold`;
+    5. `write_history` for this deployment (or model) and its table artifact.
+
+    `deployment="auto"` reads `<flow>/<deployment>` from the running flow run (None outside a
+    deployment). `publish=False` skips the Prefect artifacts (steps 3 and 5's artifact), e.g.
+    outside a flow run; the event is still emitted. Returns {"report": ReportPaths, "previous":
+    entry or None, "regression": payload or None, "history": HistoryPaths}.
+    """
+    from storage.run_index import entry_for_run, previous_run
+    from tasks.history import publish_history_artifacts, write_history
+    from tasks.regression import current_deployment, record_run
+
+    if deployment == "auto":
+        deployment = current_deployment()
+    entry = entry_for_run(run_dir, deployment=deployment, flow_run_id=flow_run_id)
+    previous = previous_run(output_root, deployment, None if deployment else entry["model"],
+                            dataset=entry["dataset"])
+    baseline = None
+    if previous and previous.get("run_id") != entry["run_id"] and previous.get("run_dir") \
+            and (Path(previous["run_dir"]) / "metrics.json").exists():
+        baseline = previous["run_dir"]
+    paths = build_report(run_dir, compare_to=baseline, problems=problems)
+    if publish:
+        publish_report_artifacts(paths)
+    recorded = record_run(output_root, run_dir, deployment=deployment, threshold=regression_threshold,
+                          flow_run_id=flow_run_id)
+    history = write_history(output_root, deployment=deployment,
+                            model=None if deployment else entry["model"])
+    if publish:
+        publish_history_artifacts(history)
+    return {"report": paths, "previous": recorded["previous"], "regression": recorded["regression"],
+            "history": history}

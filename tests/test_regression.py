@@ -14,6 +14,7 @@ import pytest
 
 from storage.run_index import append_run, read_index
 from tasks.regression import REGRESSION_EVENT, check_regression, record_run
+from tasks.reporting import report_finished_run
 from tests.test_report import make_problems, make_run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -60,6 +61,25 @@ def test_check_regression_with_noise_from_the_run_folders(tmp_path):
     assert missing["noise"] is None  # run folders gone: the numbers still go out
 
 
+def test_record_run_indexes_and_compares_with_the_previous_run_of_the_deployment(tmp_path):
+    problems = make_problems(10)
+    runs = tmp_path / "runs"
+    a = make_run(runs / "a", {t: 2 for t in range(10)}, problems=problems, run_id="a", model="ckpt-1")
+    b = make_run(runs / "b", {t: (0 if t < 3 else 2) for t in range(10)}, problems=problems, run_id="b",
+                 model="ckpt-2")  # a new checkpoint path: same deployment, so still compared
+    c = make_run(runs / "c", {t: 0 for t in range(10)}, problems=problems, run_id="c", model="ckpt-3")
+    first = record_run(tmp_path, a, deployment="nightly", emit=False)
+    assert first["previous"] is None and first["regression"] is None
+    second = record_run(tmp_path, b, deployment="nightly", threshold=0.1, emit=False)
+    assert second["previous"]["run_id"] == "a"
+    assert second["regression"]["delta"] == pytest.approx(-0.15)
+    assert second["regression"]["noise"]["newly_failing"] == 3
+    # An ad-hoc run (no deployment) is compared only with ad-hoc runs of its model: none yet.
+    assert record_run(tmp_path, c, deployment=None, emit=False)["previous"] is None
+    assert [(e["run_id"], e["deployment"]) for e in read_index(tmp_path)] == [
+        ("a", "nightly"), ("b", "nightly"), ("c", None)]
+
+
 def _read_events(resource_id, expected, timeout=20.0):
     """Events about `resource_id` as stored by the test server (persisted asynchronously)."""
     from prefect.client.orchestration import get_client
@@ -92,12 +112,20 @@ def test_worse_nightly_run_emits_the_regression_event(prefect_api, tmp_path):
 
     @flow(name="taco-eval-regression-test")
     def nightly(run_dir: str) -> dict:
-        return record_run(out, run_dir, deployment="taco-eval/nightly", threshold=0.05)
+        # What the taco-eval flow calls once metrics.json is written.
+        return report_finished_run(out, run_dir, problems=problems, deployment="taco-eval/nightly",
+                                   regression_threshold=0.05)
 
     first = nightly(str(good))
     assert first["previous"] is None and first["regression"] is None
+    assert "comparison" not in first["report"].tables
     second = nightly(str(bad))
     assert second["previous"]["run_id"] == f"good-{tag}"
+    # The report compares with the previous run of the deployment; the history covers both runs.
+    assert second["report"].summary["comparison"]["newly_failing"] == list(range(8))
+    assert second["report"].summary["comparison"]["paired_bootstrap"]["significant"]
+    assert [r["run_id"] for r in second["history"].rows] == [f"good-{tag}", f"bad-{tag}"]
+    assert second["history"].png.name == "history-taco-eval-nightly.png"
     reg = second["regression"]
     assert reg["current"] == pytest.approx(0.6) and reg["previous"] == pytest.approx(1.0)
     assert [e["run_id"] for e in read_index(out)] == [f"good-{tag}", f"bad-{tag}"]

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "history", help="trend of pass@1/pass@10 over the finished runs of an output root",
         description="Reads OUTPUT_ROOT/run-index.jsonl (one line per finished run, appended by the flow) and "
                     "prints the runs oldest first; writes history.md and a line chart history.png into "
-                    "OUTPUT_ROOT (history-<model>.* with --model).")
+                    "OUTPUT_ROOT (history-<deployment>-<model>.* with --deployment / --model).")
     p.add_argument("-o", "--output-dir", required=True, metavar="OUTPUT_ROOT",
                    help="the output root holding run-index.jsonl")
     p.add_argument("--model", default=None, help="only runs of this model (as given to the run)")
