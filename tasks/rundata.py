@@ -21,11 +21,14 @@ from typing import Any, Iterable, Sequence
 
 from storage.atomic import write_json
 from storage.rundir import RESULTS, RunDir
-from storage.tables import read_rows
-from taco_eval.types import JUDGE_DEFAULT, Problem, ProgramResult
-from tasks.metrics import per_task_counts
+import pyarrow.parquet as pq
+
+from taco_eval import statuses
+from taco_eval.types import JUDGE_DEFAULT, Problem
 
 PROBLEM_INFO = "problem_info.json"
+# The result columns reports use (test_codes and detail are left on disk: large, unused here).
+COLUMNS = ("task_id", "sample_idx", "passed", "status", "tests_run", "runtime_ms")
 
 
 class RunFolderError(ValueError):
@@ -51,6 +54,7 @@ class RunData:
     problems_source: str | None
     layout: str  # "run" | "flat"
     notes: list[str] = field(default_factory=list)
+    _counts: dict[int, tuple[int, int]] | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -69,20 +73,22 @@ class RunData:
         return list(self.metrics.get("ks") or [])
 
     def counts(self) -> dict[int, tuple[int, int]]:
-        """task_id → (samples, passed) for scored problems (skipped and unknown tasks left out),
-        the same set metrics.json was computed on."""
-        counts = per_task_counts(ProgramResult(**_result_fields(r)) for r in self.results)
-        unknown = set(self.metrics.get("unknown_task_ids") or [])
-        if self.problems is not None:
-            return {t: nc for t, nc in counts.items() if t in self.problems}
-        return {t: nc for t, nc in counts.items() if t not in unknown}
-
-
-_RESULT_FIELDS = set(ProgramResult.__dataclass_fields__)
-
-
-def _result_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k in _RESULT_FIELDS}
+        """task_id → (samples, passed) for scored problems (skipped samples, and tasks outside the
+        problem set, left out): the set metrics.json was computed on. Computed once."""
+        if self._counts is None:
+            raw: dict[int, list[int]] = {}
+            for r in self.results:
+                if r["status"] == statuses.SKIPPED:
+                    continue
+                nc = raw.setdefault(r["task_id"], [0, 0])
+                nc[0] += 1
+                nc[1] += bool(r["passed"])
+            if self.problems is not None:
+                keep = set(self.problems)
+            else:
+                keep = set(raw) - set(self.metrics.get("unknown_task_ids") or [])
+            self._counts = {t: (n, c) for t, (n, c) in raw.items() if t in keep}
+        return self._counts
 
 
 def _read_json(path: Path) -> Any:
@@ -128,6 +134,13 @@ def _load_dataset(source: str, split: str, spec: dict[str, Any] | None = None) -
     return problem_infos(loaded.problems)
 
 
+def _read_columns(path: Path) -> list[dict[str, Any]]:
+    try:
+        return pq.read_table(path, columns=list(COLUMNS)).to_pylist()
+    except (OSError, ValueError, KeyError) as exc:  # pyarrow errors derive from these
+        raise RunFolderError(f"cannot read {path}: {exc}") from exc
+
+
 def read_results(root: Path) -> tuple[list[dict[str, Any]], str, list[str]]:
     """(rows, layout, notes): sealed result shards of a run folder, or a flat results.parquet."""
     notes: list[str] = []
@@ -142,11 +155,11 @@ def read_results(root: Path) -> tuple[list[dict[str, Any]], str, list[str]]:
             if rundir.sealed(RESULTS, shard_id) is None:
                 notes.append(f"{path.name} is not sealed (unfinished or corrupt): left out")
                 continue
-            rows.extend(read_rows(path))
+            rows.extend(_read_columns(path))
         return rows, "run", notes
     flat = root / "results.parquet"
     if flat.exists():
-        return read_rows(flat), "flat", notes
+        return _read_columns(flat), "flat", notes
     raise RunFolderError(f"{root} has neither results/shard-*.parquet nor results.parquet")
 
 
