@@ -194,3 +194,30 @@ def test_not_a_run_folder(tmp_path):
 
     with pytest.raises(RunFolderError, match="no metrics.json"):
         load_run(tmp_path)
+
+
+def test_problem_metadata_from_the_manifest_dataset_or_dash_d(tmp_path, capsys):
+    """Without problem_info.json the report loads the dataset its manifest names; a flat folder
+    takes it from -d. Either way the groups get intervals and the special judges are found."""
+    from taco_eval.cli import main
+    from tasks.problems import load_problems
+    from tasks.reporting import build_report
+
+    problems = load_problems("samples").problems
+    passes = {p.task_id: p.task_id % 3 for p in problems}
+    run = make_run(tmp_path / "run", passes, n=2, problems=problems)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"]["dataset"]["source"] = "samples"
+    write_json(run / "manifest.json", manifest)
+    paths = build_report(run, resamples=200)
+    rows = {r["group"]: r for r in paths.tables["pass_at_k"]}
+    assert rows["VERY_HARD"]["pass@1 CI low"] is not None
+    md = paths.markdown.read_text()
+    assert "case-insensitive tokens" in md.split("## Problems with special judges")[1]
+    assert not (run / "problem_info.json").exists()
+
+    flat = make_run(tmp_path / "flat", passes, n=2, problems=problems, layout="flat")
+    assert main(["report", str(flat), "-d", "samples", "--resamples", "200"]) == 0
+    assert "numeric tolerance" in (flat / "report.md").read_text()
+    assert main(["report", str(flat), "-d", str(tmp_path / "nope.jsonl")]) == 2
+    assert capsys.readouterr().err.startswith("taco-eval report: error:")
