@@ -227,6 +227,11 @@ class Scripted:
 
     def __call__(self, *args, **kwargs):
         input_ids = kwargs.get("input_ids", args[0] if args else None)
+        if "return_dict" not in kwargs:
+            # The engine's own prefill of a prompt shared by its samples (generate() always passes
+            # return_dict): its logits are not sampled from; generate's next call gives token 0.
+            self.step = 0
+            return self.original(*args, **kwargs)
         if input_ids is not None and input_ids.shape[1] > 1:
             self.step = 0
         out = self.original(*args, **kwargs)
@@ -266,6 +271,7 @@ def test_stop_strings_halt_generation(tiny_model_dir, samples, tmp_path, fresh_b
         assert r["finish_reason"] == "stop" and r["num_tokens"] == len(body) + len(stop)
     # Halted, not truncated afterwards: one forward per generated token of one batch, not 60.
     assert scripted.calls == len(body) + len(stop)
+    assert backend.share_prompt_cache  # (the prompt's own prefill is not counted above)
     # One StopStringCriteria per tokenizer, reused across calls.
     crit = backend.stop_criteria(STOP_STRINGS)
     assert crit is not None and backend.stop_criteria(STOP_STRINGS) is crit
@@ -447,3 +453,40 @@ def test_vllm_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import fails as if not installed
     with pytest.raises(BackendUnavailable, match=r"pip install 'taco-eval\[vllm\]'"):
         import_vllm()
+
+
+def test_shared_prompt_cache_and_in_place_kv_growth_change_no_sample(tiny_model_dir, samples, tmp_path, fresh_backends):
+    """The prompt prefilled once for its n samples, and the KV cache grown in place, give exactly
+    the samples of transformers' own path (num_return_sequences, concatenating cache)."""
+    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
+
+    model_cfg = ModelConfig(str(tiny_model_dir), device="cpu")
+    backend = load_backend(model_cfg)
+    sampling = SamplingConfig(n=5, temperature=0.8, max_tokens=12, batch_size=10)
+    outputs = {}
+    for share, grow in ((False, False), (True, True), (True, False), (False, True)):
+        backend.share_prompt_cache, backend.grow_cache_in_place = share, grow
+        path = tmp_path / f"{share}-{grow}.parquet"
+        generate_shard(samples[:4], model_cfg, sampling, 0, path)
+        outputs[(share, grow)] = [(r["code"], r["num_tokens"], r["finish_reason"]) for r in read_rows(path)]
+    assert len(set(map(tuple, outputs.values()))) == 1
+
+
+def test_growing_layer_matches_concatenation():
+    import torch
+
+    from tasks.backends.hf_cache import GrowingLayer
+
+    torch.manual_seed(0)
+    grown, reference = GrowingLayer(reserve=2), []
+    for q in (5, 1, 1, 1, 3, 1):  # overflows the reserve twice
+        k, v = torch.randn(2, 3, q, 4), torch.randn(2, 3, q, 4)
+        keys, values = grown.update(k, v)
+        reference.append((k, v))
+        assert torch.equal(keys, torch.cat([r[0] for r in reference], dim=-2))
+        assert torch.equal(values, torch.cat([r[1] for r in reference], dim=-2))
+    assert grown.get_seq_length() == 12
+    grown.batch_repeat_interleave(2)
+    assert grown.keys.shape == (4, 3, 12, 4) and torch.equal(grown.keys[1], grown.keys[0])
+    keys, _ = grown.update(torch.zeros(4, 3, 1, 4), torch.zeros(4, 3, 1, 4))
+    assert keys.shape == (4, 3, 13, 4) and grown.get_seq_length() == 13

@@ -203,6 +203,10 @@ class HFBackend(Backend):
         self._auto_size: int | None = None
         self._last_size: int | None = None
         self._lock = threading.Lock()  # one generate at a time per loaded model
+        # Prefill each prompt once and share its KV cache between its samples.
+        self.share_prompt_cache = True
+        # Grow the KV cache in place rather than by concatenation (tasks/backends/hf_cache.py).
+        self.grow_cache_in_place = True
 
     # --- Backend interface -------------------------------------------------------------------
 
@@ -400,13 +404,32 @@ class HFBackend(Backend):
             bos_token_id=self.bos_id,
             **sampling,
         )
+        input_ids, attention = input_ids.to(self._device), attention.to(self._device)
+        extra: dict[str, Any] = {}
+        reserve = int(params.max_tokens) + 2
+        if count > 1 and self.share_prompt_cache and min(len(ids) for ids in prompts_ids) >= 2:
+            cache = self._prefill_once(input_ids, attention, count, reserve)
+            if cache is not None:
+                # The prompt's KV cache is computed once and copied for its `count` samples:
+                # `num_return_sequences` would copy the prompt first and prefill it `count` times.
+                input_ids = input_ids.repeat_interleave(count, dim=0)
+                attention = attention.repeat_interleave(count, dim=0)
+                gen_config.num_return_sequences = 1
+                extra["past_key_values"] = cache
+        if "past_key_values" not in extra and self.grow_cache_in_place:
+            from tasks.backends.hf_cache import growing_cache
+
+            cache = growing_cache(self.model.config, reserve)
+            if cache is not None:
+                extra["past_key_values"] = cache
         self._seed(seed)
         with torch.inference_mode():
             output = self.model.generate(
-                input_ids=input_ids.to(self._device),
-                attention_mask=attention.to(self._device),
+                input_ids=input_ids,
+                attention_mask=attention,
                 generation_config=gen_config,
                 stopping_criteria=StoppingCriteriaList([_stopping_criterion(recorder)]),
+                **extra,
             )
         generated = output[:, width:].cpu()
         del output
@@ -421,6 +444,32 @@ class HFBackend(Backend):
                                           clean_up_tokenization_spaces=False)
             samples.append(Sample(text=text, num_tokens=n_tokens, finish_reason=reason, seed=seed, batch_size=size))
         return samples
+
+    def _prefill_once(self, input_ids, attention, count: int, reserve: int):
+        """KV cache of every prompt but its last token, each row repeated `count` times; None when
+        the model's cache cannot be repeated (generation then prefills the copies itself)."""
+        import torch
+
+        positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
+        kwargs: dict[str, Any] = {}
+        if self.grow_cache_in_place:
+            from tasks.backends.hf_cache import growing_cache
+
+            cache = growing_cache(self.model.config, reserve)
+            if cache is not None:
+                kwargs["past_key_values"] = cache
+        try:
+            with torch.inference_mode():
+                out = self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
+                                 position_ids=positions[:, :-1], use_cache=True, logits_to_keep=1, **kwargs)
+            cache = out.past_key_values
+            if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+                return None
+            cache.batch_repeat_interleave(count)
+        except (TypeError, NotImplementedError, AttributeError):
+            self.share_prompt_cache = False
+            return None
+        return cache
 
     # --- find-batch-size ---------------------------------------------------------------------
 
