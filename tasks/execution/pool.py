@@ -8,6 +8,7 @@ retries the program they were running a bounded number of times.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -16,6 +17,7 @@ import multiprocess
 from multiprocess.connection import wait
 
 from taco_eval import config
+from tasks.execution import cgroups, sandbox
 from tasks.execution import worker as w
 from tasks.execution.limits import Limits
 from tasks.execution.runner import TestOutcome
@@ -52,6 +54,20 @@ class _Slot:
     ready: bool = False
     eof: bool = False
     stopped: bool = False  # STOP sent for the current job
+    scratch: str | None = None  # the worker's temp folder: removed here if the worker is killed
+
+
+def _release(process: Any) -> None:
+    try:
+        process.close()
+    except (ValueError, OSError):
+        pass
+
+
+def _remove_scratch(slot: _Slot) -> None:
+    if slot.scratch is not None:
+        shutil.rmtree(slot.scratch, ignore_errors=True)
+        slot.scratch = None
 
 
 def default_workers() -> int:
@@ -62,11 +78,22 @@ class ExecutionPool:
     def __init__(self, workers: int | None = None, limits: Limits | None = None, isolation: str = "process"):
         self.size = workers or default_workers()
         self.limits = limits or Limits()
+        if isolation not in sandbox.LEVELS:
+            raise ValueError(f"unknown isolation level '{isolation}' (resolve 'auto' with sandbox.resolve first)")
         self.isolation = isolation
         self._ctx = multiprocess.get_context("spawn")
         self._slots = [_Slot(i) for i in range(self.size)]
         self.worker_restarts = 0
         self._failed_starts = 0
+        # One pids cgroup per slot where cgroups are writable: a cap on processes that binds root,
+        # and a way to kill whatever a dead worker's programs left behind.
+        self.cgroups: list[cgroups.PidsCgroup | None] = [None] * self.size
+        self._library_paths = sandbox.python_paths() if isolation == sandbox.BWRAP else []
+
+    @property
+    def pids_limited(self) -> bool:
+        """Whether every worker's processes are capped by a pids cgroup."""
+        return all(cg is not None for cg in self.cgroups)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "ExecutionPool":
@@ -90,16 +117,50 @@ class ExecutionPool:
                 if slot.process.is_alive():
                     slot.process.kill()
                     slot.process.join()
+                _release(slot.process)
                 slot.conn.close()
                 slot.process = slot.conn = None
+                _remove_scratch(slot)
+        for i, cg in enumerate(self.cgroups):
+            if cg is not None:
+                cg.remove()
+                self.cgroups[i] = None
+
+    def _cgroup(self, slot: _Slot) -> cgroups.PidsCgroup | None:
+        cg = self.cgroups[slot.index]
+        if cg is None:
+            # The worker and its test child (and threads) count too.
+            cg = cgroups.create(f"w{slot.index}", self.limits.max_processes + 4)
+            self.cgroups[slot.index] = cg
+        else:
+            cg.kill_all()  # what the previous worker's programs left behind
+        return cg
 
     def _spawn(self, slot: _Slot) -> None:
+        cg = self._cgroup(slot)
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         settings = WorkerSettings(index=slot.index, isolation=self.isolation, limits=self.limits)
-        proc = self._ctx.Process(target=w.worker_main, args=(child_conn, settings), daemon=True,
-                                 name=f"taco-eval-worker-{slot.index}")
-        proc.start()
-        child_conn.close()
+        if self.isolation == sandbox.BWRAP:
+            from tasks.execution import bwrap
+
+            cg_fd = os.open(cg.procs_file, os.O_WRONLY | os.O_CLOEXEC) if cg is not None else None
+            try:
+                proc = bwrap.start_worker(child_conn.fileno(), cg_fd, self._library_paths)
+            finally:
+                if cg_fd is not None:
+                    os.close(cg_fd)
+            child_conn.close()
+            parent_conn.send(settings)
+        else:
+            proc = self._ctx.Process(target=w.worker_main, args=(child_conn, settings), daemon=True,
+                                     name=f"taco-eval-worker-{slot.index}")
+            proc.start()
+            child_conn.close()
+            if cg is not None:
+                try:
+                    cg.add(proc.pid)  # before it is ready, so before it forks anything
+                except OSError:
+                    pass
         slot.process, slot.conn, slot.ready, slot.eof = proc, parent_conn, False, False
 
     def _replace(self, slot: _Slot) -> None:
@@ -117,7 +178,9 @@ class ExecutionPool:
             if slot.process.is_alive():
                 slot.process.kill()
             slot.process.join()
+            _release(slot.process)
             slot.conn.close()
+            _remove_scratch(slot)
         self.worker_restarts += 1
         self._spawn(slot)
 
@@ -198,6 +261,8 @@ class ExecutionPool:
         kind = msg[0]
         if kind == w.MSG_READY:
             slot.ready = True
+            if self.isolation != sandbox.BWRAP:  # a bwrap worker's /tmp vanishes with its sandbox
+                slot.scratch = msg[2]
             return None
         run = slot.run
         if run is None or msg[1] != slot.job.job_id:

@@ -25,7 +25,10 @@ from tasks.execution import child
 from tasks.execution.limits import Limits, apply_rlimits
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 _STDERR_TAIL = 2048
+_FD_LIMIT = 1 << 16
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass
@@ -41,11 +44,15 @@ class TestOutcome:
 
 
 def become_subreaper() -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except OSError:
-        return False
+    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def _close_fds_except(first: int, keep: tuple[int, ...]) -> None:
+    start = first
+    for fd in sorted(k for k in keep if k >= first):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, _FD_LIMIT)
 
 
 def _read_all(fd: int, limit: int) -> bytes:
@@ -166,7 +173,10 @@ class TestRunner:
     def _new_workdir(self) -> Path:
         self._serial += 1
         path = self.base / f"t{self._serial}"
-        path.mkdir(mode=0o777)
+        path.mkdir(mode=0o700)
+        uid = getattr(self.confinement, "uid", None)
+        if uid is not None:  # test children run as this unprivileged uid: the dir is theirs alone
+            os.chown(path, uid, uid)
         return path
 
     def close(self) -> None:
@@ -189,19 +199,24 @@ class TestRunner:
         """Fork, confine and run one test. `test_input` is stdin text, or the argument list."""
         limits = self.limits
         self._reset_fds(test_input if fn_name is None else None)
+        worker_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the test child
             try:
                 os.setsid()
                 for target, fd in enumerate(self.fds):
                     os.dup2(fd, target)
-                os.closerange(child.RESULT_FD + 1, 1 << 16)
+                _close_fds_except(child.RESULT_FD + 1, self.confinement.keep_fds)
                 os.chdir(self.workdir)
                 os.environ.update({"HOME": str(self.workdir), "TMPDIR": str(self.workdir)})
                 signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 apply_rlimits(limits, self.address_space_base, self.confinement.enforce_nproc)
                 self.confinement.confine()
+                # Die with the worker (after confine: a uid change clears the death signal).
+                _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+                if os.getppid() != worker_pid:
+                    os._exit(child.EXIT_SETUP_FAILED)
             except BaseException:
                 os._exit(child.EXIT_SETUP_FAILED)
             child.run_program(code_obj, dict(namespace), fn_name, test_input if fn_name is not None else None)

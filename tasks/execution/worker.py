@@ -17,8 +17,10 @@ from typing import Any
 # Native thread pools in a fork parent make fork unsafe and slow; and a program's numpy should
 # not grab every core of a machine the pool is already spreading work over.
 _SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+# The only variables programs see: the evaluator's environment may hold tokens and keys.
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "PYTHONIOENCODING") + _SINGLE_THREAD_ENV
 
-MSG_READY = "ready"  # (READY, pid)
+MSG_READY = "ready"  # (READY, pid, scratch folder)
 MSG_COMPILE_ERROR = "compile_error"  # (COMPILE_ERROR, job_id, message)
 MSG_TEST = "test"  # (TEST, job_id, test_index, TestOutcome)
 MSG_DONE = "done"  # (DONE, job_id)
@@ -73,20 +75,31 @@ def _next_job(conn: Any) -> ProgramJob | None:
             return msg
 
 
-def worker_main(conn: Any, settings: WorkerSettings) -> None:
+def _scrub_environment() -> None:
     for var in _SINGLE_THREAD_ENV:
         os.environ[var] = "1"
+    for var in [v for v in os.environ if v not in _KEPT_ENV]:
+        del os.environ[var]
+
+
+def worker_main(conn: Any, settings: WorkerSettings) -> None:
+    tmp = tempfile.gettempdir()  # before the scrub drops TMPDIR
+    _scrub_environment()
     from tasks.execution import header, runner, sandbox
 
     namespace = header.preload()
     runner.become_subreaper()
-    confinement = sandbox.prepare(settings.isolation, settings.index)
-    base = tempfile.mkdtemp(prefix=f"taco-eval-w{settings.index}-")
+    base = tempfile.mkdtemp(prefix=f"taco-eval-w{settings.index}-", dir=tmp)
     os.chmod(base, 0o711)
+    try:
+        confinement = sandbox.prepare(settings.isolation, settings.index, base)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
     # Leave headroom for the child's own stdio buffers and the program's imports.
     address_space_base = _address_space_now() + 256 * 1024 * 1024
     test_runner = runner.TestRunner(base, settings.limits, address_space_base, confinement)
-    conn.send((MSG_READY, os.getpid()))
+    conn.send((MSG_READY, os.getpid(), base))
     try:
         while True:
             job = _next_job(conn)
