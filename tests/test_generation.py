@@ -490,3 +490,38 @@ def test_growing_layer_matches_concatenation():
     assert grown.keys.shape == (4, 3, 12, 4) and torch.equal(grown.keys[1], grown.keys[0])
     keys, _ = grown.update(torch.zeros(4, 3, 1, 4), torch.zeros(4, 3, 1, 4))
     assert keys.shape == (4, 3, 13, 4) and grown.get_seq_length() == 13
+
+
+def test_nucleus_sampler_keeps_transformers_top_p_set_and_samples_from_it():
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    from tasks.backends.hf import NucleusSampler
+
+    torch.manual_seed(0)
+    for temperature, top_p in ((0.2, 0.95), (0.8, 0.95), (1.0, 0.5), (0.7, 0.999)):
+        scores = torch.randn(6, 5000) * 3
+        ref = TopPLogitsWarper(top_p)(None, TemperatureLogitsWarper(temperature)(None, scores)
+                                      if temperature != 1.0 else scores)
+        sampler = NucleusSampler(temperature, top_p, k=8)  # small k: exercises the k×4 growth
+        vals, idx, keep = sampler.nucleus(scores)
+        probs = torch.softmax(scores / temperature, -1)
+        for row in range(6):
+            mine = set(idx[row][keep[row]].tolist())
+            theirs = set(torch.nonzero(~torch.isinf(ref[row])).flatten().tolist())
+            # Identical up to float rounding of the cumulative sum at the nucleus boundary.
+            for token in mine ^ theirs:
+                above = probs[row][probs[row] > probs[row, token]].sum().item()
+                assert abs(above - top_p) < 1e-4, (temperature, top_p, token, above)
+            assert len(mine ^ theirs) <= 1
+        out = sampler(None, scores)
+        chosen = out.argmax(-1)
+        assert torch.isfinite(out).sum().item() == 6  # one finite score per row: greedy picks it
+        assert all(not torch.isinf(ref[r, chosen[r]]) for r in range(6))
+    # Frequencies follow softmax(scores / T) restricted to the nucleus.
+    scores = torch.tensor([[2.0, 1.0, 0.0, -1.0, -9.0]]).repeat(20000, 1)
+    picks = NucleusSampler(1.0, 0.9)(None, scores).argmax(-1)
+    probs = torch.softmax(scores[0], -1)
+    kept = probs[:3] / probs[:3].sum()  # 0.665 + 0.245 < 0.9 → third token kept, fourth not
+    freq = torch.bincount(picks, minlength=5).float() / len(picks)
+    assert freq[3:].sum() == 0 and torch.allclose(freq[:3], kept, atol=0.015)
