@@ -38,6 +38,14 @@ def _wait_healthy(url: str, timeout: float = 120) -> None:
     raise TimeoutError(f"prefect server at {url} did not become healthy")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-server-home")
@@ -52,11 +60,7 @@ def server(tmp_path_factory):
         _wait_healthy(api)
         yield env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def prefect(env, *args, timeout=300):
@@ -96,8 +100,4 @@ def test_deployment_run_through_a_process_worker(server, tiny_model_dir, tmp_pat
             time.sleep(2)
         assert "SCHEDULED" in listing, listing[-2000:]
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        _stop(worker)

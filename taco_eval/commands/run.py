@@ -9,6 +9,7 @@ import sys
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, add_judge_options, \
     csv_list, int_list, judge_config_from_args
+from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
 from taco_eval.errors import UsageError
 
 
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def flow_parameters(args: argparse.Namespace) -> dict:
     judge = judge_config_from_args(args)
+    # The same checks as `generate`, so a typo fails here in one line, not inside the flow.
+    model_config_from_args(args)
+    sampling_config_from_args(args)
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
     return dict(
