@@ -38,3 +38,5 @@ DEFAULT_KS = (1, 10, 100)
 
 # --- storage -------------------------------------------------------------------------------------
 CACHE_DIR = Path(os.environ.get("TACO_EVAL_CACHE_DIR", Path.home() / ".cache" / "taco-eval"))
+# Verdicts reused across runs, keyed by (problem content, code, judge config).
+VERDICT_CACHE = Path(os.environ.get("TACO_EVAL_VERDICT_CACHE", CACHE_DIR / "verdicts.sqlite"))

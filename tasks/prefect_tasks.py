@@ -72,7 +72,7 @@ def execute_shard_task(run_root: str, shard_id: int, generation: dict[str, Any],
     if current is None or current["sha256"] != generation["sha256"]:
         raise RuntimeError(f"generations shard {shard_id} changed or vanished since it was generated; "
                            "re-run the flow to regenerate it")
-    cache = VerdictCache(config.CACHE_DIR / "verdicts.sqlite")
+    cache = VerdictCache(config.VERDICT_CACHE)
     try:
         stats = execute_shard(load_spec(_spec(dataset)), rundir.shard(GENERATIONS, shard_id),
                               rundir.shard(RESULTS, shard_id), JudgeConfig(**judge), workers, cache)

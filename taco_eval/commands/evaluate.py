@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if not samples:
         raise UsageError("no generations match the selected problems")
 
-    cache = None if args.no_cache else VerdictCache(config.CACHE_DIR / "verdicts.sqlite")
+    cache = None if args.no_cache else VerdictCache(config.VERDICT_CACHE)
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
     with EvaluationProgress(len(samples)) as progress:
         results, stats = evaluate_samples(
