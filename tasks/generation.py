@@ -26,7 +26,7 @@ from storage.atomic import write_json, write_text
 from storage.tables import GENERATIONS_SCHEMA, read_rows, write_rows
 from taco_eval import config
 from taco_eval.types import Problem
-from tasks.backends.base import Backend, BackendError, GenerationParams, ProgressFn, derive_seed
+from tasks.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
 from tasks.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
 
 BACKENDS = ("hf", "vllm")

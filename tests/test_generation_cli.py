@@ -74,6 +74,12 @@ def test_usage_errors_are_one_line_exit_2(tiny_model_dir, tmp_path, capsys):
         (gen_args(tiny_model_dir, tmp_path / "o5", "--shard-size", 0), "--shard-size"),
         (gen_args(tiny_model_dir, tmp_path / "o6", "--difficulties", "IMPOSSIBLE"), "no problems"),
     ]
+    import shutil
+
+    no_template = tmp_path / "no-template"
+    shutil.copytree(tiny_model_dir, no_template)
+    (no_template / "chat_template.jinja").unlink()
+    cases.append((gen_args(no_template, tmp_path / "o10", "--prompt-format", "chat"), "no chat template"))
     import torch
 
     if not torch.cuda.is_available():
@@ -108,7 +114,6 @@ sys.exit(main(sys.argv[2:]))
 
 
 def test_killed_run_keeps_finished_shards_and_resumes(tiny_model_dir, tmp_path):
-    from taco_eval.types import Problem  # noqa: F401 - import cost paid before the clock starts
     from tasks.generation import shard_is_complete
     from tasks.problems import load_problems
 

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         shard_is_complete,
         shard_path,
     )
-    from tasks.prompts import PromptError
+    from tasks.prompts import PromptError, build_prompt
 
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
@@ -151,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
         # exist is a usage error, not a failure of every shard.
         for lane in lane_devices(devices if devices else [model_cfg.device]):
             try:
-                load_backend(ModelConfig(model_cfg.model, model_cfg.revision, model_cfg.dtype, lane, model_cfg.backend))
-            except BackendError as exc:
+                backend = load_backend(ModelConfig(model_cfg.model, model_cfg.revision, model_cfg.dtype, lane,
+                                                   model_cfg.backend))
+                build_prompt(problems[0], sampling.prompt_format, backend.tokenizer)  # e.g. no chat template
+            except (BackendError, PromptError) as exc:
                 raise UsageError(str(exc)) from exc
     progress = Progress(remaining, enabled=not args.no_progress)
     try:

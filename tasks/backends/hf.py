@@ -244,6 +244,10 @@ class HFBackend(Backend):
         self._device = resolve_device(device)
         self.torch_dtype = resolve_dtype(dtype, self._device)
         self.quiet = quiet
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would bury the CLI's own output
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
             try:
@@ -255,6 +259,9 @@ class HFBackend(Backend):
                 self.model = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=self.torch_dtype)
         except OSError as exc:
             raise BackendError(f"cannot load model '{model}': {str(exc).splitlines()[0]}") from exc
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         self.model.to(self._device)
         self.model.eval()
         self._tokenizer.padding_side = "left"
