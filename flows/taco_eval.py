@@ -183,7 +183,8 @@ def taco_eval_flow(
                "completed_shards": done, "failed_shards": failed}
     if failed:
         # A partial run is reported but not indexed: it would raise a false regression alert.
-        publish_report_artifacts(build_report(rundir.root, problems=loaded.problems))
+        if done:
+            publish_report_artifacts(build_report(rundir.root, problems=loaded.problems))
         return Failed(message=f"shards {failed} failed (metrics cover shards {done}); retry the flow run to "
                               f"re-run only those", data=summary)
     finished = report_finished_run(cfg.output_dir, rundir.root, problems=loaded.problems, deployment="auto",
