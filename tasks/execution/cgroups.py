@@ -10,12 +10,14 @@ Elsewhere this is simply unavailable and the other layers (seccomp, an unprivile
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
 from pathlib import Path
 
 _PREFIX = "taco-eval-"
+_serial = itertools.count()
 
 
 def _mounts() -> tuple[Path | None, Path | None]:
@@ -147,9 +149,10 @@ def create(tag: str, max_pids: int) -> PidsCgroup | None:
         return None
     parent, version = found
     _remove_stale(parent, version)
-    path = parent / f"{_PREFIX}{os.getpid()}-{tag}"
+    # Unique per call: several pools of one process must never share (and so kill) a cgroup.
+    path = parent / f"{_PREFIX}{os.getpid()}-{next(_serial)}-{tag}"
     try:
-        path.mkdir(exist_ok=True)
+        path.mkdir()
         (path / "pids.max").write_text(str(max_pids))
     except OSError:
         try:

@@ -198,7 +198,10 @@ class ExecutionPool:
         run.verdicts = []
         slot.started = time.perf_counter()
         slot.deadline = slot.started + self._budget_s(job)
-        slot.conn.send(job)
+        try:
+            slot.conn.send(job)
+        except (OSError, ValueError):
+            pass  # the worker just died: the sentinel check replaces it and retries the job
 
     def run(self, jobs: Iterable[ProgramJob], judge: JudgeFn) -> Iterator[ProgramRun]:
         """Run every job; yield each ProgramRun as it finishes (completion order)."""
@@ -208,6 +211,8 @@ class ExecutionPool:
         exhausted = False
         while True:
             for slot in self._slots:
+                if slot.job is None and not slot.process.is_alive():
+                    self._replace(slot)  # died while idle (killed from outside): no program to blame
                 if slot.job is not None or not slot.ready:
                     continue
                 if retries:
