@@ -134,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     sampling = sampling_config_from_args(args)
     devices = devices_from_args(args)
     model_cfg = model_config_from_args(args)
+    if model_cfg.backend == "vllm" and devices and len({d.lower() for d in devices}) > 1:
+        raise UsageError("--devices with --backend vllm: vLLM takes one GPU set per process; run one "
+                         "`taco-eval generate` per GPU with CUDA_VISIBLE_DEVICES, or use the hf backend")
     loaded = load_from_args(args)
     if loaded.malformed:
         print(f"taco-eval generate: {len(loaded.malformed)} malformed problem(s) skipped "
