@@ -3,6 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# The strong isolation levels: bubblewrap for `bwrap`, libseccomp for `seccomp` (pyseccomp comes
+# with the `seccomp` extra below). Without apt or root this is skipped, and `auto` picks the best
+# level left (with a loud warning if that is only `process`).
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap libseccomp2 >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null 2>&1 \
+         && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap libseccomp2 >/dev/null 2>&1; } \
+    || echo "setup: could not install bubblewrap/libseccomp2 with apt; strong isolation levels may be unavailable" >&2
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
