@@ -12,6 +12,9 @@ through a tiny driver that calls the function and prints the JSON result. It is 
 Per-test overhead: one worker running a program that does nothing, wall time / tests.
 
     python benchmarks/bench_execute.py [--variants 5] [--workers N] [--baseline-tests 120]
+                                       [--isolation auto|process|seccomp|bwrap|all]
+
+`--isolation all` also prints the per-test overhead of every level available here.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from taco_eval.types import MODE_CALL, MODE_STDIN, JudgeConfig, Problem  # noqa: E402
 from tasks.evaluation import Sample, evaluate_samples  # noqa: E402
+from tasks.execution import sandbox  # noqa: E402
 from tasks.execution.pool import default_workers  # noqa: E402
 from tasks.judging import compare_return, compare_stdout  # noqa: E402
 from tasks.problems import load_problems, read_raw_rows  # noqa: E402
@@ -88,17 +92,17 @@ def run_baseline(problems, samples, max_tests: int, timeout: float) -> tuple[int
     return tests, passed, time.perf_counter() - start
 
 
-def run_engine(problems, samples, workers: int, timeout: float):
-    config = JudgeConfig(timeout_s=timeout, early_stop=False)
+def run_engine(problems, samples, workers: int, timeout: float, isolation: str = "process"):
+    config = JudgeConfig(timeout_s=timeout, early_stop=False, isolation=isolation)
     return evaluate_samples(problems, samples, config, workers=workers)
 
 
-def overhead_ms(tests: int, timeout: float) -> float:
+def overhead_ms(tests: int, timeout: float, isolation: str = "process") -> float:
     """Per-test cost of the engine itself: one worker, an empty program, empty tests."""
     def noop(n: int) -> Problem:
         return Problem(0, "noop", "", "", None, MODE_STDIN, [""] * n, [""] * n)
 
-    config = JudgeConfig(timeout_s=timeout, early_stop=False)
+    config = JudgeConfig(timeout_s=timeout, early_stop=False, isolation=isolation)
     _, many = evaluate_samples({0: noop(tests)}, [Sample(0, 0, "pass")], config, workers=1)
     _, one = evaluate_samples({0: noop(1)}, [Sample(0, 0, "pass")], config, workers=1)
     # The difference removes pool start-up (spawn + imports), paid once per run.
@@ -112,16 +116,21 @@ def main() -> None:
     ap.add_argument("--baseline-tests", type=int, default=120)
     ap.add_argument("--overhead-tests", type=int, default=400)
     ap.add_argument("--timeout", type=float, default=4.0)
+    ap.add_argument("--isolation", default="process",
+                    help="level for the engine runs: auto, process, seccomp, bwrap, or 'all' (engine runs at "
+                         "the strongest, overhead measured at every available level); default process")
     args = ap.parse_args()
+    levels = sandbox.available_levels() if args.isolation == "all" else [sandbox.resolve(args.isolation)]
+    isolation = levels[-1]
 
     loaded, samples = workload(args.variants)
     problems = loaded.by_task_id()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python "
-          f"{platform.python_version()}; workers={args.workers}")
+          f"{platform.python_version()}; workers={args.workers}; isolation={isolation}")
     print(f"workload: {len(loaded.problems)} problems x {args.variants} variants = {len(samples)} programs, "
           f"{sum(problems[s.task_id].num_tests for s in samples)} tests, all tests run, no dedup, no cache")
 
-    results, stats = run_engine(problems, samples, args.workers, args.timeout)
+    results, stats = run_engine(problems, samples, args.workers, args.timeout, isolation)
     engine_tps = stats.tests_run / stats.wall_s
     print(f"taco-eval : {stats.tests_run:5d} tests in {stats.wall_s:7.2f} s = {engine_tps:8.1f} tests/s "
           f"({sum(r.passed for r in results)}/{len(results)} programs passed)")
@@ -132,8 +141,9 @@ def main() -> None:
           f"({b_passed}/{b_tests} tests passed; {1000 * b_wall / b_tests:.1f} ms per test)")
     print(f"speed-up  : {engine_tps / base_tps:.1f}x tests/s")
 
-    print(f"overhead  : {overhead_ms(args.overhead_tests, args.timeout):.2f} ms per test "
-          f"(1 worker, empty program, {args.overhead_tests} tests, pool start-up subtracted)")
+    for level in levels:
+        print(f"overhead  : {overhead_ms(args.overhead_tests, args.timeout, level):.2f} ms per test at isolation "
+              f"{level} (1 worker, empty program, {args.overhead_tests} tests, pool start-up subtracted)")
 
 
 if __name__ == "__main__":
