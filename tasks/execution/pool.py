@@ -150,7 +150,10 @@ class ExecutionPool:
                 if cg_fd is not None:
                     os.close(cg_fd)
             child_conn.close()
-            parent_conn.send(settings)
+            try:
+                parent_conn.send(settings)
+            except OSError:
+                pass  # bwrap failed at once: the sentinel check counts a failed start
         else:
             proc = self._ctx.Process(target=w.worker_main, args=(child_conn, settings), daemon=True,
                                      name=f"taco-eval-worker-{slot.index}")
@@ -167,10 +170,11 @@ class ExecutionPool:
         if not slot.ready:
             self._failed_starts += 1
             if self._failed_starts > config.WORKER_START_FAILURES:
+                hint = ("the bubblewrap sandbox cannot start here (see its message above; "
+                        "try --isolation seccomp)" if self.isolation == sandbox.BWRAP else
+                        "run with a main guard (`if __name__ == '__main__':`) when calling taco-eval from a script")
                 raise WorkerStartError(
-                    f"execution workers keep dying before they are ready (exit code "
-                    f"{slot.process.exitcode}); run with a main guard (`if __name__ == '__main__':`) "
-                    "when calling taco-eval from a script"
+                    f"execution workers keep dying before they are ready (exit code {slot.process.exitcode}); {hint}"
                 )
         else:
             self._failed_starts = 0

@@ -33,7 +33,8 @@ except OSError as e:
         listener.close()
     if level == "process":
         assert "connected" in r.stdout
-        record(level, "NOT blocked: connected")
+        record(level, "NOT blocked: connected and sent data")
     else:
         assert "connected" not in r.stdout and "udp-sent" not in r.stdout, r.stdout
-        record(level, "blocked: " + " ".join(r.stdout.split()))
+        how = "socket() denied (EPERM)" if r.stdout.split()[:2] == ["failed", "1"] else " ".join(r.stdout.split())
+        record(level, f"blocked: TCP and UDP, {how}")
