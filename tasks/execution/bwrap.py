@@ -132,7 +132,9 @@ def command(library_paths: list[str], code: str, root: bool) -> list[str]:
     argv += ["--proc", "/proc", "--dev", "/dev"]
     if _supports("--size"):
         argv += ["--perms", "1777", "--size", str(TMPFS_BYTES)] if perms else ["--size", str(TMPFS_BYTES)]
-    argv += ["--tmpfs", "/tmp", "--clearenv"]
+    # Read-only everywhere but /tmp (no unbounded RAM-backed /dev/shm either).
+    argv += ["--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--remount-ro", "/dev/shm", "--remount-ro", "/dev",
+             "--remount-ro", "/", "--clearenv"]
     for key, value in _SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     path = [project_root()] + [p for p in sys.path if p and any(p == q or p.startswith(q + "/") for q in library_paths)]

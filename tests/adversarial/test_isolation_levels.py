@@ -68,6 +68,8 @@ def test_bwrap_binds_module_files_never_project_or_data_folders():
     assert "--bind" not in argv and "--bind-try" not in argv  # nothing writable from outside
     for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--clearenv", "--new-session"):
         assert flag in argv
+    remounted = {argv[i + 1] for i, a in enumerate(argv) if a == "--remount-ro"}
+    assert remounted >= {"/", "/dev", "/dev/shm"}  # only the size-capped /tmp is writable
 
 
 def test_seccomp_filter_has_the_pid_placeholder():
