@@ -114,7 +114,7 @@ def taco_eval_flow(
     manifest = new_manifest(run_id, cfg.to_dict(), identity)
     manifest["dataset"] = {k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split",
                                                          "special_judges_applied")}
-    manifest["isolation"] = cfg.judge.isolation
+    manifest["isolation"] = sandbox.describe(cfg.judge.isolation)
     write_json(rundir.manifest, manifest)
     logger.info("run %s in %s", run_id, rundir.root)
 

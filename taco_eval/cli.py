@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"taco-eval {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions: the run's environment, not a bug to trace
+        print(f"taco-eval {args.command}: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"taco-eval {args.command}: interrupted", file=sys.stderr)
         return 130

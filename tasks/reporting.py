@@ -301,7 +301,7 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
         ["timeouts and limits", f"{judge.get('timeout_s')} s per test, {judge.get('memory_limit_mb')} MB memory, "
                                 f"output cap {_mib(judge.get('output_limit_bytes'))}, "
                                 f"{'stop at first failure' if judge.get('early_stop', True) else 'all tests'}"],
-        ["isolation level", str(m.get("isolation") or judge.get("isolation"))],
+        ["isolation level", _isolation_text(m.get("isolation") or judge.get("isolation"))],
         ["execution workers", str(cfg.get("workers") or "one per core")],
     ]
     shards = m.get("shards") or {}
@@ -596,6 +596,16 @@ def publish_report_artifacts(paths: ReportPaths, *, key_prefix: str = "taco-eval
 
 
 # --- the flow's one call -------------------------------------------------------------------------
+
+def _isolation_text(isolation: Any) -> str:
+    """The manifest holds `sandbox.describe(level)` (older runs: the level name alone)."""
+    if not isinstance(isolation, dict):
+        return str(isolation)
+    on = [k.replace("_", " ") for k in ("seccomp_filter", "unprivileged_uid", "capabilities_dropped", "pids_cgroup")
+          if isolation.get(k)]
+    extra = f"landlock ABI {isolation['landlock_abi']}" if isolation.get("landlock_abi") else None
+    return ", ".join([str(isolation.get("level"))] + on + ([extra] if extra else []))
+
 
 def report_finished_run(
     output_root: str | os.PathLike,

@@ -36,3 +36,13 @@ def tiny_model_dir(tmp_path_factory):
     from tests.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture()
+def fresh_backends():
+    """Each test that patches a model gets its own load (and leaves no patched model behind)."""
+    from tasks.generation import clear_backend_cache
+
+    clear_backend_cache()
+    yield
+    clear_backend_cache()

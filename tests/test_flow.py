@@ -171,3 +171,33 @@ def _taco_eval_flow_runs():
             return [r.id for r in runs if r.start_time is not None]
 
     return asyncio.run(read())
+
+
+def test_cuda_out_of_memory_during_generation_through_the_flow(prefect_api, tiny_model_dir, tmp_path, fresh_backends):
+    """A simulated CUDA OOM halves the batch inside the flow; the run completes with the same
+    greedy generations and metrics as an undisturbed run."""
+    import warnings
+
+    from flows.taco_eval import taco_eval_flow
+    from storage.tables import read_rows
+    from tasks.generation import ModelConfig, load_backend
+    from tests.test_generation import oom_when_rows_exceed
+
+    params = dict(flow_params(tiny_model_dir, tmp_path / "calm"), batch_size="auto")
+    calm = taco_eval_flow(**params, return_state=True).result()
+
+    backend = load_backend(ModelConfig(str(tiny_model_dir)))
+    ooms: list[int] = []
+    oom_when_rows_exceed(backend.model, 1, ooms)  # greedy: one row per prompt, 2 prompts per shard
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stormy = taco_eval_flow(**{**params, "output_dir": str(tmp_path / "oom")}, return_state=True)
+    assert stormy.is_completed(), stormy.message
+    assert ooms, "the wrapped forward never ran out of memory"
+    calm_dir, oom_dir = Path(calm["run_dir"]), Path(stormy.result()["run_dir"])
+    for k in range(3):
+        calm_rows = read_rows(calm_dir / "generations" / f"shard-{k:05d}.parquet")
+        oom_rows = read_rows(oom_dir / "generations" / f"shard-{k:05d}.parquet")
+        assert [r["code"] for r in oom_rows] == [r["code"] for r in calm_rows]
+        assert {r["batch_size"] for r in oom_rows} == {1}
+    assert (oom_dir / "taco_metrics.json").read_text() == (calm_dir / "taco_metrics.json").read_text()

@@ -37,16 +37,6 @@ def samples():
     return load_problems().problems
 
 
-@pytest.fixture()
-def fresh_backends():
-    """Each test that patches a model gets its own load (and leaves no patched model behind)."""
-    from tasks.generation import clear_backend_cache
-
-    clear_backend_cache()
-    yield
-    clear_backend_cache()
-
-
 def codes(path):
     return [(r["task_id"], r["sample_idx"], r["code"]) for r in read_rows(path)]
 
