@@ -121,6 +121,11 @@ def command(library_paths: list[str], code: str, root: bool) -> list[str]:
     for f in _ETC_FILES:
         argv += ["--ro-bind-try", f, f]
     perms = ["--perms", "0755"] if _supports("--perms") else []
+    # The private /tmp comes before the library binds: a virtualenv or checkout that lives under
+    # /tmp (CI clones often do) is bound on top of it instead of being hidden by it.
+    if _supports("--size"):
+        argv += ["--perms", "1777", "--size", str(TMPFS_BYTES)] if perms else ["--size", str(TMPFS_BYTES)]
+    argv += ["--tmpfs", "/tmp"]
     made: set[str] = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/tmp", "/etc"}
     binds = [p for p in library_paths if not p.startswith("/usr/")] + module_files()
     for path in binds:
@@ -130,11 +135,9 @@ def command(library_paths: list[str], code: str, root: bool) -> list[str]:
                 made.add(parent)
         argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    if _supports("--size"):
-        argv += ["--perms", "1777", "--size", str(TMPFS_BYTES)] if perms else ["--size", str(TMPFS_BYTES)]
     # Read-only everywhere but /tmp (no unbounded RAM-backed /dev/shm either).
-    argv += ["--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--remount-ro", "/dev/shm", "--remount-ro", "/dev",
-             "--remount-ro", "/", "--clearenv"]
+    argv += ["--tmpfs", "/dev/shm", "--remount-ro", "/dev/shm", "--remount-ro", "/dev", "--remount-ro", "/",
+             "--clearenv"]
     for key, value in _SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     path = [project_root()] + [p for p in sys.path if p and any(p == q or p.startswith(q + "/") for q in library_paths)]
