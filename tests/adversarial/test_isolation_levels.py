@@ -117,3 +117,10 @@ def test_pids_cgroups_are_never_shared():
         a.remove()
         b.remove()
     assert not a.path.exists() and not b.path.exists()
+
+
+@pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI installs bubblewrap and libseccomp; a laptop may not")
+def test_ci_exercises_the_strong_levels():
+    # Every strong-level test skips when its level is unavailable: in CI that must be a failure,
+    # or a broken sandbox start (a venv hidden by the private /tmp, say) would pass unnoticed.
+    assert sandbox.unavailable_reasons() == {}
