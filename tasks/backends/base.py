@@ -60,16 +60,21 @@ class GenerationParams:
 
 
 class Backend(abc.ABC):
+    """Subclasses set `_tokenizer` and `_device` when they load, `_last_size` after each call."""
+
     name: str = "base"
+    _tokenizer: Any = None
+    _device: str = "cpu"
+    _last_size: int | None = None
 
     @property
-    @abc.abstractmethod
     def tokenizer(self) -> Any:
         """The model's tokenizer (chat templates, token counts)."""
+        return self._tokenizer
 
     @property
     def device(self) -> str:
-        return "cpu"
+        return self._device
 
     @abc.abstractmethod
     def generate(self, prompts: Sequence[str], params: GenerationParams,
@@ -80,7 +85,7 @@ class Backend(abc.ABC):
     @property
     def batch_size_in_use(self) -> int | None:
         """The batch size the last call ended with (after any out-of-memory halving)."""
-        return None
+        return self._last_size
 
     def reset_peak_memory(self) -> None:
         """Start a new peak-memory window (no-op without a GPU)."""

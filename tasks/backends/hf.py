@@ -288,18 +288,6 @@ class HFBackend(Backend):
 
     # --- Backend interface -------------------------------------------------------------------
 
-    @property
-    def tokenizer(self):
-        return self._tokenizer
-
-    @property
-    def device(self) -> str:
-        return self._device
-
-    @property
-    def batch_size_in_use(self) -> int | None:
-        return self._last_size
-
     def reset_peak_memory(self) -> None:
         if self._device.startswith("cuda"):
             import torch

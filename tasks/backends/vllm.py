@@ -62,18 +62,6 @@ class VLLMBackend(Backend):
         self._tokenizer = self.llm.get_tokenizer()
         self._last_size: int | None = None
 
-    @property
-    def tokenizer(self):
-        return self._tokenizer
-
-    @property
-    def device(self) -> str:
-        return self._device
-
-    @property
-    def batch_size_in_use(self) -> int | None:
-        return self._last_size
-
     def sampling_params(self, params: GenerationParams):
         """The `SamplingParams` equivalent of our options; temperature 0 is greedy in vLLM too."""
         kwargs: dict[str, Any] = dict(
