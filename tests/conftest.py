@@ -9,6 +9,9 @@ import pytest
 
 # Verdicts cached by tests stay out of the user's cache (set before taco_eval.config is imported).
 os.environ.setdefault("TACO_EVAL_CACHE_DIR", tempfile.mkdtemp(prefix="taco-eval-test-cache-"))
+# No telemetry from the test servers: no network here, and its start-up write races the server's
+# own first writes on SQLite ("database is locked").
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @pytest.fixture(scope="session")
