@@ -20,7 +20,12 @@ def flow_params(model_dir, out, **over):
     return params
 
 
-def task_runs(flow_run_id):
+def task_runs(flow_run_id, shard_tasks, timeout=60.0):
+    """The flow run's task runs, once the server has recorded `shard_tasks` generate/execute runs
+    and none of them is still Running: task-run states reach the API through events, so right
+    after a run ends they may lag behind (seen under load with SQLite)."""
+    import asyncio
+
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -28,9 +33,14 @@ def task_runs(flow_run_id):
         async with get_client() as client:
             return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
-    import asyncio
-
-    return asyncio.run(read())
+    deadline = time.time() + timeout
+    while True:
+        runs = asyncio.run(read())
+        shard_runs = [r for r in runs if r.name.startswith(("generate-shard", "execute-shard"))]
+        if (len(shard_runs) >= shard_tasks and all(r.state.name != "Running" for r in shard_runs)) \
+                or time.time() > deadline:
+            return runs
+        time.sleep(0.25)
 
 
 def executed(runs, prefix):
@@ -57,13 +67,13 @@ def test_flow_overlaps_generation_and_execution_and_writes_the_run(prefect_api, 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["num_problems"] == 6 and metrics["num_samples"] == 12
 
-    runs = {r.name: r for r in task_runs(state.state_details.flow_run_id)}
+    runs = {r.name: r for r in task_runs(state.state_details.flow_run_id, 6)}
     # Execution of shard 0 started before generation of the last shard ended.
     assert runs["execute-shard-0"].start_time < runs["generate-shard-2"].end_time
 
     again = taco_eval_flow(**flow_params(tiny_model_dir, tmp_path), return_state=True)
     assert again.result()["run_dir"] == str(run_dir)
-    rerun = task_runs(again.state_details.flow_run_id)
+    rerun = task_runs(again.state_details.flow_run_id, 6)
     assert executed(rerun, "generate-shard") == [] and executed(rerun, "execute-shard") == []
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
 
@@ -77,7 +87,7 @@ def test_corrupt_shard_is_recomputed(prefect_api, tiny_model_dir, tmp_path):
     shard.write_bytes(shard.read_bytes()[:100])  # truncated
     (run_dir / "results" / "shard-00000.parquet").unlink()
     state = taco_eval_flow(**flow_params(tiny_model_dir, tmp_path, limit=4), return_state=True)
-    runs = task_runs(state.state_details.flow_run_id)
+    runs = task_runs(state.state_details.flow_run_id, 4)
     assert executed(runs, "generate-shard") == ["generate-shard-1"]
     assert executed(runs, "execute-shard") == ["execute-shard-0", "execute-shard-1"]
     assert json.loads((run_dir / "metrics.json").read_text())["num_samples"] == 8
@@ -109,7 +119,7 @@ def test_failed_shard_leaves_the_others_and_retry_completes(prefect_api, tiny_mo
                             "flows.taco_eval:taco_eval_flow"], cwd=REPO, env=env, capture_output=True, text=True,
                            timeout=600)
     assert retry.returncode == 0, retry.stdout[-3000:] + retry.stderr[-3000:]
-    runs = task_runs(flow_run_id)
+    runs = task_runs(flow_run_id, 12)  # both attempts of this flow run
     latest = {}
     for r in sorted(runs, key=lambda r: r.start_time or r.expected_start_time):
         latest[r.name] = r.state.name
@@ -144,7 +154,7 @@ def test_killed_run_resumes_without_redoing_finished_shards(prefect_api, tiny_mo
 
     resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    runs = task_runs(_taco_eval_flow_runs()[-1])
+    runs = task_runs(_taco_eval_flow_runs()[-1], 8)
     assert executed(runs, "generate-shard") == [f"generate-shard-{k}" for k in unfinished_gen]
     assert executed(runs, "execute-shard") == [f"execute-shard-{k}" for k in unfinished_exec]
     # The same numbers as an uninterrupted run.
