@@ -7,7 +7,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage.atomic import write_json
 
 
 class GenerationsError(Exception):
@@ -79,8 +78,4 @@ def read_generations(path: str | Path) -> list[tuple[int, int, str]]:
     if not rows:
         raise GenerationsError(f"{p}: contains no generations")
     return rows
-
-
-def write_taco_json(path: str | Path, samples: dict[int, list[str]]) -> None:
-    write_json(path, [{"task_id": t, "output": codes} for t, codes in sorted(samples.items())])
 
