@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,12 +11,17 @@ from taco_eval import config
 from taco_eval.errors import UsageError
 from taco_eval.commands.common import add_dataset_options, add_judge_options, judge_config_from_args, load_from_args
 from taco_eval.progress import EvaluationProgress
-from taco_eval.types import ProgramResult
+from taco_eval.types import JudgeConfig, ProgramResult
+from storage.atomic import write_json
+from storage.manifest import new_manifest
+from storage.rundir import run_id_for
 from storage.generations import GenerationsError, read_generations
 from storage.tables import RESULTS_SCHEMA, write_rows
 from storage.verdict_cache import VerdictCache
-from tasks.evaluation import Sample, evaluate_samples
+from tasks.evaluation import EvaluationStats, Sample, evaluate_samples
+from tasks.execution import sandbox
 from tasks.metrics import write_metrics
+from tasks.plan import DatasetSpec
 from tasks.problems import LoadedProblems
 from tasks.report import format_summary
 
@@ -66,9 +72,32 @@ def run(args: argparse.Namespace) -> int:
         cache.close()
     results.sort(key=lambda r: (r.task_id, r.sample_idx))
     metrics = write_outputs(out, loaded, results, args.k)
+    write_json(out / "manifest.json", evaluation_manifest(args, loaded, judge_config, stats))
     print(format_summary(metrics, stats))
-    print(f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}")
+    print(f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}, "
+          f"{out / 'manifest.json'}")
     return 0
+
+
+def evaluation_manifest(args: argparse.Namespace, loaded: LoadedProblems, judge_config: JudgeConfig,
+                        stats: EvaluationStats) -> dict:
+    """What was judged, how and where: the same shape as a pipeline run's manifest, so
+    `taco-eval report` finds the dataset, judge config and isolation level."""
+    dataset = dataclasses.asdict(DatasetSpec(
+        args.dataset, args.split, args.revision, args.difficulties, args.skills, args.task_ids, args.limit,
+        args.special_judges))
+    identity = {"dataset": loaded.fingerprint(), "generations": str(Path(args.generations).resolve()),
+                "judge": dataclasses.asdict(judge_config), "code_version": config.CODE_VERSION}
+    manifest = new_manifest(run_id_for(identity), {"command": "evaluate", "dataset": dataset,
+                                                   "generations": identity["generations"],
+                                                   "judge": identity["judge"], "workers": args.workers,
+                                                   "ks": args.k}, identity)
+    manifest["dataset"] = {"fingerprint": identity["dataset"], "revision": loaded.revision,
+                           "rows_in_split": loaded.rows_in_split,
+                           "special_judges_applied": loaded.special_judges_applied}
+    manifest["isolation"] = sandbox.describe(judge_config.isolation)
+    manifest["execution"] = dataclasses.asdict(stats)
+    return manifest
 
 
 def write_outputs(out: Path, loaded: LoadedProblems, results: list[ProgramResult], ks: list[int]) -> dict:
