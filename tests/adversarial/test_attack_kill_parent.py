@@ -38,15 +38,21 @@ def test_kill_parent(attack, level, record):
         record(level, "runtime_error: EPERM")
 
 
-def test_kill_minus_one(attack, level, record):
-    name = "kill(-1, SIGKILL)"
+def _require_confined_signals(attack, level, record, name, danger, skip_reason):
+    """Skip (and record why) where a signal to other processes would not be contained."""
     if level == "process":
-        record(level, "not run: would kill every process of the user", name)
-        pytest.skip("kill(-1) cannot be contained at the process level: not run")
+        record(level, f"not run: {danger}", name)
+        pytest.skip(skip_reason)
     probe = attack.run(level, PROBE, stdin_problem(["1\n"], ["denied\n"]))
     if probe.stdout.strip() != "denied":
         record(level, "not run: signals to other processes are allowed here", name)
-        pytest.skip(f"signals are not confined at {level} here: kill(-1) not run")
+        pytest.skip(f"signals are not confined at {level} here: {name} not run")
+
+
+def test_kill_minus_one(attack, level, record):
+    name = "kill(-1, SIGKILL)"
+    _require_confined_signals(attack, level, record, name, "would kill every process of the user",
+                              "kill(-1) cannot be contained at the process level: not run")
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         r = attack.run(level, "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint(1)\n",
@@ -63,13 +69,8 @@ def test_kill_minus_one(attack, level, record):
 
 def test_kill_the_dispatcher_process_group(attack, level, record):
     name = "killpg of the evaluator's process group"
-    if level == "process":
-        record(level, "not run: would kill the evaluator", name)
-        pytest.skip("killing the dispatcher's process group is not contained at the process level: not run")
-    probe = attack.run(level, PROBE, stdin_problem(["1\n"], ["denied\n"]))
-    if probe.stdout.strip() != "denied":
-        record(level, "not run: signals to other processes are allowed here", name)
-        pytest.skip(f"signals are not confined at {level} here: not run")
+    _require_confined_signals(attack, level, record, name, "would kill the evaluator",
+                              "killing the dispatcher's process group is not contained at the process level: not run")
     code = f"import os, signal\nos.killpg({os.getpgid(0)}, signal.SIGKILL)\nprint(1)\n"
     r = attack.run(level, code, stdin_problem(["1\n"], ["1\n"]))
     assert r.status == "runtime_error", r.detail
