@@ -22,6 +22,9 @@ DEFAULT_OUTPUT_LIMIT_BYTES = 64 * 1024 * 1024  # stdout/stderr/file size cap per
 DEFAULT_MAX_OPEN_FILES = 64
 DEFAULT_MAX_PROCESSES = 64  # threads count too; only enforced for an unprivileged uid
 STDERR_TAIL_BYTES = 2048
+# Programs longer than this are compiled in a forked child under the test limits (compiling a
+# pathological 2 MB program takes seconds and ~800 MiB); shorter ones compile in the worker.
+INLINE_COMPILE_MAX_CHARS = 16 * 1024
 DETAIL_MAX_CHARS = 400
 # Unprivileged uids for test children when the evaluator runs as root: one per worker so that
 # a per-uid process limit and a kill of everything the uid owns touch only that worker's programs.

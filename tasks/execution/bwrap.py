@@ -35,7 +35,7 @@ WORKER_MODULES = (
     "taco_eval", "taco_eval.config", "taco_eval.statuses",
     "tasks", "tasks.execution", "tasks.execution.worker", "tasks.execution.header", "tasks.execution.runner",
     "tasks.execution.child", "tasks.execution.limits", "tasks.execution.sandbox", "tasks.execution.landlock",
-    "tasks.execution.seccomp_filter", "tasks.execution.cgroups", "tasks.execution.bwrap",
+    "tasks.execution.seccomp_filter", "tasks.execution.cgroups", "tasks.execution.bwrap", "tasks.execution.scratch",
 )
 _WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")

@@ -1,29 +1,61 @@
 """Code that runs inside a forked test child, after it has been confined.
 
-Nothing here may return into the worker: every path ends in `os._exit`. The child reports how it
-ended through its exit status (the EXIT_* codes) and, for call-based programs, writes the return
-value as JSON to fd 3; the worker turns these into statuses.
+A stdin program must see exactly what `python3 program.py < input > output` gives it
+(docs/execution.md, "What a program sees"): a real `__main__` module, the interpreter's own kind of
+stdio objects, and at the end the interpreter's shutdown (non-daemon threads joined, atexit
+handlers, flushes, module teardown) so output is kept or lost as real Python keeps or loses it.
+A call-based program is loaded as a module that is not `__main__`, as TACO's reference imports it.
+
+Nothing here returns into the worker: every path ends in `os._exit` with the exit status the
+program itself would have had. How the program ended travels on a side channel (`REPORT_FD`),
+written last, so no exit code a program can choose carries an internal meaning.
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
 import io
 import json
 import os
 import sys
 import threading
 import traceback
+import types
+from dataclasses import dataclass
 from typing import Any
 
-EXIT_OK = 0
-EXIT_EXCEPTION = 120
-EXIT_MEMORY = 121
-EXIT_NO_ENTRY_POINT = 122
-EXIT_NOT_PLAIN_DATA = 123
-EXIT_SETUP_FAILED = 124
+REPORT_FD = 3
 
-RESULT_FD = 3
+# How the program ended (the report's `end`).
+END_EXIT = "exit"  # ran to its end or called sys.exit: `code` is its exit status
+END_EXCEPTION = "exception"  # uncaught exception (traceback on stderr), exit status 1
+END_MEMORY = "memory"  # uncaught MemoryError
+END_NO_ENTRY_POINT = "no_entry_point"  # call-based: no such function or Solution method
+END_NOT_PLAIN_DATA = "not_plain_data"  # call-based: the return value is not plain data
+END_RETURNED = "returned"  # call-based: the JSON return value follows the report line
+ENDS = (END_EXIT, END_EXCEPTION, END_MEMORY, END_NO_ENTRY_POINT, END_NOT_PLAIN_DATA, END_RETURNED)
+
+# The status Python exits with when flushing stdout fails at shutdown.
+_FLUSH_FAILED_STATUS = 120
+CALL_MODULE_NAME = "tmp_sol"  # the name TACO's reference gives the module it imports
 _MAX_NESTING = 10_000
+
+
+@dataclass(frozen=True)
+class Stdio:
+    """How the interpreter would set up its standard streams (taken from the worker's own)."""
+
+    encoding: str
+    errors: str
+    recursion_limit: int
+
+    @classmethod
+    def of_this_interpreter(cls) -> "Stdio":
+        out = sys.__stdout__
+        if out is not None and getattr(out, "encoding", None):
+            return cls(out.encoding, out.errors or "strict", sys.getrecursionlimit())
+        return cls("utf-8", "strict", sys.getrecursionlimit())
 
 
 class NotPlainData(Exception):
@@ -64,50 +96,144 @@ def to_plain(value: Any, depth: int = 0) -> Any:
     return _numpy_plain(value)
 
 
-def _install_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper]:
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
-                                 errors="surrogateescape")
-    out = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8",
-                           errors="surrogateescape")
-    err = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-                           write_through=True)
-    sys.stdout, sys.stderr = out, err
+def _std_stream(fd: int, write: bool, name: str, encoding: str, errors: str, line_buffering: bool) -> io.TextIOWrapper:
+    # What CPython's create_stdio builds for a non-tty fd: a buffered binary file that does not
+    # own the fd, its raw file named "<stdin>"…, and a text layer that splits lines at "\n" only.
+    buffer = io.open(fd, "wb" if write else "rb", buffering=-1, closefd=False)
+    buffer.raw.name = name
+    text = io.TextIOWrapper(buffer, encoding=encoding, errors=errors, newline="\n", line_buffering=line_buffering)
+    text.mode = "w" if write else "r"
+    return text
+
+
+def _install_stdio(stdio: Stdio) -> None:
+    sys.stdin = sys.__stdin__ = _std_stream(0, False, "<stdin>", stdio.encoding, stdio.errors, False)
+    sys.stdout = sys.__stdout__ = _std_stream(1, True, "<stdout>", stdio.encoding, stdio.errors, False)
+    # Since Python 3.9 a non-interactive stderr is line buffered.
+    sys.stderr = sys.__stderr__ = _std_stream(2, True, "<stderr>", stdio.encoding, "backslashreplace", True)
     sys.argv = ["program.py"]
-    return out, err
+    sys.setrecursionlimit(stdio.recursion_limit)
+    # The worker imported `tempfile` and cached its temp dir; a program asks the environment anew.
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = None
 
 
-def _join_threads() -> None:
-    # The interpreter would join non-daemon threads at exit; os._exit does not, and competitive
-    # programs often run `main` in a big-stack thread.
-    main = threading.main_thread()
-    for t in threading.enumerate():
-        if t is not main and not t.daemon:
-            t.join()
+def _module(name: str, header: dict[str, Any]) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(header)  # TACO's import header: a documented deviation users rely on
+    # `python3 program.py` makes __file__ absolute; the program "lives" in its work dir.
+    module.__dict__.update(__file__=os.path.join(os.getcwd(), "program.py"), __cached__=None,
+                           __builtins__=header["__builtins__"])
+    sys.modules[name] = module  # pickling a class the program defines looks it up here
+    return module
 
 
-def _flush(*streams: Any) -> None:
-    for s in streams:
+def _report(end: str, code: int, payload: bytes = b"") -> None:
+    """Replace anything the program wrote on the side channel with how it really ended."""
+    data = json.dumps({"end": end, "code": code}).encode() + b"\n" + payload
+    os.ftruncate(REPORT_FD, 0)
+    view, offset = memoryview(data), 0
+    while offset < len(data):
+        offset += os.pwrite(REPORT_FD, view[offset:], offset)
+
+
+def _print_exception(exc: BaseException) -> None:
+    try:
+        sys.excepthook(type(exc), exc, exc.__traceback__)  # a program may install its own hook
+    except BaseException:
         try:
-            s.flush()
-        except Exception:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.__stderr__)
+        except BaseException:
             pass
 
 
-def _exit_code_of(exc: SystemExit) -> int:
+def _system_exit_status(exc: SystemExit) -> int:
     code = exc.code
     if code is None:
-        return EXIT_OK
+        return 0
     if isinstance(code, int):
-        return code & 0xFF if code & 0xFF not in (EXIT_EXCEPTION, EXIT_MEMORY) else 1
-    print(code, file=sys.stderr)
+        return code & 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except BaseException:
+        pass
     return 1
 
 
-def _write_result(text: str) -> None:
-    data = text.encode("utf-8", "surrogatepass")
-    view = memoryview(data)
-    while view:
-        view = view[os.write(RESULT_FD, view):]
+def _flush_std_files() -> bool:
+    """Flush the current sys.stdout and sys.stderr as the interpreter does at exit."""
+    ok = True
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name, None)
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except BaseException:
+            ok = ok and name != "stdout"
+    return ok
+
+
+def _clear_module(module: types.ModuleType) -> None:
+    # As the interpreter's module teardown: names with one leading underscore first, then the
+    # rest, so objects only the program held are collected (and buffered files it opened flush).
+    namespace = module.__dict__
+    for first_pass in (True, False):
+        for key in list(namespace):
+            underscore = key.startswith("_") and not key.startswith("__")
+            if key != "__builtins__" and underscore == first_pass:
+                namespace[key] = None
+
+
+def _shutdown(main: types.ModuleType, status: int) -> int:
+    """The interpreter's finalisation, in its order; returns the final exit status."""
+    try:
+        threading._shutdown()  # joins non-daemon threads, like the interpreter does first
+    except BaseException:
+        pass
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    if not _flush_std_files():
+        status = _FLUSH_FAILED_STATUS
+    sys.stdout, sys.stderr, sys.stdin = sys.__stdout__, sys.__stderr__, sys.__stdin__
+    try:
+        _clear_module(main)
+        gc.collect()
+    except BaseException:
+        pass
+    _flush_std_files()  # the interpreter's last flush: what fails here is lost without a word
+    return status
+
+
+def run_stdin_program(code_obj: Any, header: dict[str, Any], stdio: Stdio) -> None:
+    """Run the program as `python3 program.py`; never returns."""
+    end, status = END_EXIT, 1
+    try:
+        _install_stdio(stdio)
+        atexit._clear()  # the worker's handlers are not the program's
+        main = _module("__main__", header)
+        try:
+            exec(code_obj, main.__dict__)
+            error = None
+        except BaseException as exc:
+            error = exc
+        _flush_std_files()  # as the interpreter does right after the main module, before a traceback
+        if error is None:
+            status = 0
+        elif isinstance(error, SystemExit):
+            status = _system_exit_status(error)
+        else:
+            end = END_MEMORY if isinstance(error, MemoryError) else END_EXCEPTION
+            _print_exception(error)
+        del error
+        status = _shutdown(main, status)
+        _report(end, status)
+    except BaseException:
+        pass
+    finally:
+        os._exit(status)
 
 
 def _find_entry_point(namespace: dict[str, Any], fn_name: str) -> Any:
@@ -118,41 +244,43 @@ def _find_entry_point(namespace: dict[str, Any], fn_name: str) -> Any:
     return target if callable(target) else None
 
 
-def run_program(code_obj: Any, namespace: dict[str, Any], fn_name: str | None, args: list[Any] | None) -> None:
-    """Execute the program (and call its entry point); never returns."""
-    out, err = _install_stdio()
-    status = EXIT_OK
+def _join_threads() -> None:
+    main = threading.main_thread()
+    for t in threading.enumerate():
+        if t is not main and not t.daemon:
+            t.join()
+
+
+def run_call_program(code_obj: Any, header: dict[str, Any], stdio: Stdio, fn_name: str, args: list[Any]) -> None:
+    """Import the program as a module, call its entry point, report the return value; never returns."""
+    end, status, payload = END_EXCEPTION, 1, b""
     try:
+        _install_stdio(stdio)
+        module = _module(CALL_MODULE_NAME, header)
         try:
-            exec(code_obj, namespace)
-            if fn_name is not None:
-                target = _find_entry_point(namespace, fn_name)
-                if target is None:
-                    print(f"no function or Solution method named {fn_name!r}", file=err)
-                    status = EXIT_NO_ENTRY_POINT
-                else:
-                    result = target(*(args or []))
-                    _join_threads()
-                    try:
-                        _write_result(json.dumps(to_plain(result)))
-                    except (NotPlainData, RecursionError, TypeError, ValueError) as exc:
-                        print(f"return value is not plain data: {exc}", file=err)
-                        status = EXIT_NOT_PLAIN_DATA
+            exec(code_obj, module.__dict__)
+            target = _find_entry_point(module.__dict__, fn_name)
+            if target is None:
+                print(f"no function or Solution method named {fn_name!r}", file=sys.__stderr__)
+                end = END_NO_ENTRY_POINT
             else:
+                result = target(*args)
                 _join_threads()
+                try:
+                    payload = json.dumps(to_plain(result)).encode("utf-8", "surrogatepass")
+                    end, status = END_RETURNED, 0
+                except (NotPlainData, RecursionError, TypeError, ValueError) as exc:
+                    print(f"return value is not plain data: {exc}", file=sys.__stderr__)
+                    end = END_NOT_PLAIN_DATA
         except SystemExit as exc:
             _join_threads()
-            status = _exit_code_of(exc)
-        except MemoryError:
-            status = EXIT_MEMORY
-        except BaseException:
-            try:
-                traceback.print_exc(file=err)
-            except BaseException:
-                pass
-            status = EXIT_EXCEPTION
-        _flush(sys.stdout, out, sys.stderr, err)
+            end, status = END_EXIT, _system_exit_status(exc)
+        except BaseException as exc:
+            end = END_MEMORY if isinstance(exc, MemoryError) else END_EXCEPTION
+            _print_exception(exc)
+        _flush_std_files()
+        _report(end, status, payload)
     except BaseException:
-        status = EXIT_EXCEPTION
+        pass
     finally:
         os._exit(status)

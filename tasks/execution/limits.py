@@ -26,12 +26,18 @@ def _set(which: int, value: int) -> None:
 
 
 def apply_rlimits(limits: Limits, address_space_base: int, enforce_nproc: bool) -> None:
-    """Called in the child. Address space is counted above what the interpreter already maps."""
+    """Called in the test child."""
+    apply_compile_rlimits(limits, address_space_base)
+    _set(resource.RLIMIT_FSIZE, limits.output_limit_bytes)
+    _set(resource.RLIMIT_NOFILE, limits.max_open_files)
+    if enforce_nproc:
+        _set(resource.RLIMIT_NPROC, limits.max_processes)
+
+
+def apply_compile_rlimits(limits: Limits, address_space_base: int) -> None:
+    """The memory and CPU a test may use (also what compiling a big program may use). Address
+    space is counted above what the interpreter already maps."""
     _set(resource.RLIMIT_AS, address_space_base + limits.memory_limit_mb * 1024 * 1024)
     # CPU time backs up the parent's wall-clock deadline (a child the parent somehow misses).
     _set(resource.RLIMIT_CPU, math.ceil(limits.timeout_s) + 1)
-    _set(resource.RLIMIT_FSIZE, limits.output_limit_bytes)
-    _set(resource.RLIMIT_NOFILE, limits.max_open_files)
     _set(resource.RLIMIT_CORE, 0)
-    if enforce_nproc:
-        _set(resource.RLIMIT_NPROC, limits.max_processes)

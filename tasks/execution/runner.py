@@ -11,9 +11,9 @@ double fork) are reparented to the worker, a child subreaper, and killed before 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import select
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from taco_eval import statuses
-from tasks.execution import child
+from tasks.execution import child, scratch
 from tasks.execution.limits import Limits, apply_rlimits
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -41,6 +41,7 @@ class TestOutcome:
     returned: str | None = None
     stderr_tail: str = ""
     elapsed_ms: float = 0.0
+    exit_code: int | None = None  # None: killed by a signal or at the deadline
 
 
 def become_subreaper() -> bool:
@@ -66,7 +67,7 @@ def _read_tail(fd: int, limit: int) -> bytes:
     return os.pread(fd, size - start, start) if size else b""
 
 
-def _wait_deadline(pid: int, timeout_s: float) -> tuple[int | None, float]:
+def wait_deadline(pid: int, timeout_s: float) -> tuple[int | None, float]:
     """Wait for `pid` until the deadline; return (wait status or None on timeout, elapsed s)."""
     start = time.perf_counter()
     try:
@@ -93,7 +94,7 @@ def _wait_deadline(pid: int, timeout_s: float) -> tuple[int | None, float]:
         time.sleep(0.0005)
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)
@@ -120,7 +121,7 @@ def reap_strays(max_rounds: int = 50) -> int:
         if not pids:
             return killed
         for pid in pids:
-            _kill_group(pid)
+            kill_group(pid)
             killed += 1
         for pid in pids:
             try:
@@ -130,7 +131,35 @@ def reap_strays(max_rounds: int = 50) -> int:
     return killed
 
 
-def _classify(status: int) -> str | None:
+_REPORT_LINE_MAX = 256
+
+
+def _read_report(fd: int) -> tuple[dict[str, Any] | None, int]:
+    """The child's report line (validated) and where the payload after it starts."""
+    head = os.pread(fd, _REPORT_LINE_MAX, 0)
+    line, newline, _ = head.partition(b"\n")
+    if not newline:
+        return None, 0
+    try:
+        report = json.loads(line)
+    except ValueError:
+        return None, 0
+    if (type(report) is not dict or report.get("end") not in child.ENDS or type(report.get("code")) is not int
+            or set(report) != {"end", "code"}):
+        return None, 0
+    return report, len(line) + 1
+
+
+_END_STATUS = {
+    child.END_EXCEPTION: statuses.RUNTIME_ERROR,
+    child.END_MEMORY: statuses.MEMORY_LIMIT,
+    child.END_NO_ENTRY_POINT: statuses.COMPILE_ERROR,
+    child.END_NOT_PLAIN_DATA: statuses.WRONG_ANSWER,
+}
+
+
+def _classify(status: int, report: dict[str, Any] | None) -> str | None:
+    """The test's status from how the child ended; None: ended normally, output to be judged."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXFSZ:
@@ -139,36 +168,36 @@ def _classify(status: int) -> str | None:
             return statuses.TIMEOUT
         return statuses.RUNTIME_ERROR
     code = os.WEXITSTATUS(status)
-    if code == child.EXIT_OK:
-        return None
-    if code == child.EXIT_MEMORY:
-        return statuses.MEMORY_LIMIT
-    if code == child.EXIT_NO_ENTRY_POINT:
-        return statuses.COMPILE_ERROR
-    if code == child.EXIT_NOT_PLAIN_DATA:
-        return statuses.WRONG_ANSWER
-    return statuses.RUNTIME_ERROR
+    # A report whose exit status disagrees was written by the program, not by the child's code,
+    # which exits right after writing it: trust the status alone then.
+    if report is not None and report["code"] & 0xFF == code and report["end"] in _END_STATUS:
+        return _END_STATUS[report["end"]]
+    return None if code == 0 else statuses.RUNTIME_ERROR
 
 
-def _describe(status: int | None) -> str:
+def describe(status: int | None) -> str:
     if status is None:
         return "killed at the wall-clock deadline"
     if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        try:
+            return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        except ValueError:  # a real-time signal has no name
+            return f"killed by signal {os.WTERMSIG(status)}"
     return f"exit status {os.WEXITSTATUS(status)}"
 
 
 class TestRunner:
-    """Runs tests for one worker, reusing its memfds and (while it stays empty) its work dir."""
+    """Runs tests for one worker: a fresh work dir per test, memfds reused across tests."""
 
     def __init__(self, base_dir: str, limits: Limits, address_space_base: int, confinement: Any):
         self.base = Path(base_dir)
         self.limits = limits
         self.address_space_base = address_space_base
         self.confinement = confinement
-        self.fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr", "result")]
+        self.stdio = child.Stdio.of_this_interpreter()
+        self.fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr", "report")]
         self._serial = 0
-        self.workdir = self._new_workdir()
+        self.leftovers: list[str] = []  # what a program left that could not be removed
 
     def _new_workdir(self) -> Path:
         self._serial += 1
@@ -178,6 +207,16 @@ class TestRunner:
         if uid is not None:  # test children run as this unprivileged uid: the dir is theirs alone
             os.chown(path, uid, uid)
         return path
+
+    def _remove_workdir(self, path: Path) -> None:
+        try:
+            os.rmdir(path)  # the common case: the program wrote no file
+            return
+        except OSError:
+            pass
+        problem = scratch.remove_tree(str(path))
+        if problem is not None:
+            self.leftovers.append(problem)
 
     def close(self) -> None:
         for fd in self.fds:
@@ -195,53 +234,59 @@ class TestRunner:
                 view = view[os.write(stdin_fd, view):]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
 
+    def _start_child(self, workdir: Path, code_obj: Any, namespace: dict[str, Any], fn_name: str | None,
+                     args: Any) -> None:
+        """In the forked child: confine, then run the program; never returns."""
+        worker_pid = os.getppid()
+        try:
+            os.setsid()
+            for target, fd in enumerate(self.fds):
+                os.dup2(fd, target)
+            _close_fds_except(child.REPORT_FD + 1, self.confinement.keep_fds)
+            os.chdir(workdir)
+            os.environ.update({"HOME": str(workdir), "TMPDIR": str(workdir)})
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            apply_rlimits(self.limits, self.address_space_base, self.confinement.enforce_nproc)
+            self.confinement.confine()
+            # Die with the worker (after confine: a uid change clears the death signal).
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != worker_pid:
+                os._exit(1)
+        except BaseException:
+            os._exit(1)
+        if fn_name is None:
+            child.run_stdin_program(code_obj, dict(namespace), self.stdio)
+        child.run_call_program(code_obj, dict(namespace), self.stdio, fn_name, args or [])
+
     def run(self, code_obj: Any, namespace: dict[str, Any], fn_name: str | None, test_input: Any) -> TestOutcome:
         """Fork, confine and run one test. `test_input` is stdin text, or the argument list."""
         limits = self.limits
         self._reset_fds(test_input if fn_name is None else None)
-        worker_pid = os.getpid()
+        workdir = self._new_workdir()
         pid = os.fork()
         if pid == 0:  # the test child
-            try:
-                os.setsid()
-                for target, fd in enumerate(self.fds):
-                    os.dup2(fd, target)
-                _close_fds_except(child.RESULT_FD + 1, self.confinement.keep_fds)
-                os.chdir(self.workdir)
-                os.environ.update({"HOME": str(self.workdir), "TMPDIR": str(self.workdir)})
-                signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                apply_rlimits(limits, self.address_space_base, self.confinement.enforce_nproc)
-                self.confinement.confine()
-                # Die with the worker (after confine: a uid change clears the death signal).
-                _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-                if os.getppid() != worker_pid:
-                    os._exit(child.EXIT_SETUP_FAILED)
-            except BaseException:
-                os._exit(child.EXIT_SETUP_FAILED)
-            child.run_program(code_obj, dict(namespace), fn_name, test_input if fn_name is not None else None)
-            os._exit(child.EXIT_SETUP_FAILED)  # unreachable: run_program always exits
-        status, elapsed = _wait_deadline(pid, limits.timeout_s)
-        _kill_group(pid)
+            self._start_child(workdir, code_obj, namespace, fn_name, test_input)
+            os._exit(1)  # unreachable: the child always exits
+        status, elapsed = wait_deadline(pid, limits.timeout_s)
+        kill_group(pid)
         if status is None:
             os.waitpid(pid, 0)
         reap_strays()
-        try:
-            if os.listdir(self.workdir):  # the program left files: the next one gets a clean dir
-                shutil.rmtree(self.workdir, ignore_errors=True)
-                self.workdir = self._new_workdir()
-        except OSError:  # deleted or made unreadable by the program
-            self.workdir = self._new_workdir()
-        _, out_fd, err_fd, res_fd = self.fds
-        verdict = statuses.TIMEOUT if status is None else _classify(status)
+        self._remove_workdir(workdir)
+        _, out_fd, err_fd, report_fd = self.fds
+        report, payload_at = _read_report(report_fd)
+        verdict = statuses.TIMEOUT if status is None else _classify(status, report)
         stdout = _read_all(out_fd, limits.output_limit_bytes)
         stderr_tail = _read_tail(err_fd, _STDERR_TAIL).decode("utf-8", "replace")
         if verdict is not None and verdict != statuses.WRONG_ANSWER:
-            stderr_tail = f"[{_describe(status)}] {stderr_tail}"
+            stderr_tail = f"[{describe(status)}] {stderr_tail}"
         returned = None
         if fn_name is not None and verdict is None:
-            returned = _read_all(res_fd, limits.output_limit_bytes).decode("utf-8", "replace")
-            if not returned:  # exited 0 without returning (os._exit(0) or sys.exit() in the function)
+            if report is not None and report["end"] == child.END_RETURNED:
+                returned = os.pread(report_fd, limits.output_limit_bytes, payload_at).decode("utf-8", "replace")
+            else:  # exited 0 without returning (os._exit(0) or sys.exit() in the function)
                 verdict = statuses.RUNTIME_ERROR
                 stderr_tail = f"[exited before returning a value] {stderr_tail}"
-        return TestOutcome(verdict, stdout, returned, stderr_tail, elapsed * 1000.0)
+        exit_code = None if status is None or os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return TestOutcome(verdict, stdout, returned, stderr_tail, elapsed * 1000.0, exit_code)

@@ -8,11 +8,13 @@ dispatcher's STOP (sent at a wrong answer), so a wrong answer costs at most one 
 
 from __future__ import annotations
 
+import marshal
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Any
+
+from taco_eval import config
 
 # Native thread pools in a fork parent make fork unsafe and slow; and a program's numpy should
 # not grab every core of a machine the pool is already spreading work over.
@@ -53,11 +55,50 @@ def _address_space_now() -> int:
     return 0
 
 
-def compile_program(code: str) -> tuple[Any, str | None]:
+def _compile(code: str) -> tuple[Any, str | None]:
     try:
         return compile(code, "<program>", "exec", dont_inherit=True), None
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def compile_program(code: str, limits: Any, address_space_base: int) -> tuple[Any, str | None]:
+    """Compile once per program. A big program (some take seconds and gigabytes to compile) is
+    compiled in a forked child under the test limits, so it costs the worker neither."""
+    if len(code) <= config.INLINE_COMPILE_MAX_CHARS:
+        return _compile(code)
+    from tasks.execution import runner
+    from tasks.execution.limits import apply_compile_rlimits
+
+    out = os.memfd_create("compiled")
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                apply_compile_rlimits(limits, address_space_base)
+                code_obj, error = _compile(code)
+                data = b"C" + marshal.dumps(code_obj) if code_obj is not None else b"E" + error.encode()
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(out, view):]
+            finally:
+                os._exit(0)
+        status, elapsed = runner.wait_deadline(pid, limits.timeout_s)
+        if status is None:
+            runner.kill_group(pid)
+            os.waitpid(pid, 0)
+            return None, f"compiling took longer than {limits.timeout_s:g} s"
+        data = os.pread(out, os.fstat(out).st_size, 0)
+    finally:
+        os.close(out)
+    if data[:1] == b"E":
+        return None, data[1:].decode("utf-8", "replace")
+    try:
+        if data[:1] == b"C":
+            return marshal.loads(data[1:]), None
+    except (ValueError, EOFError, TypeError):
+        pass
+    return None, f"compiling failed: {runner.describe(status)}"
 
 
 def _stop_requested(conn: Any, job_id: int) -> bool:
@@ -85,7 +126,7 @@ def _scrub_environment() -> None:
 def worker_main(conn: Any, settings: WorkerSettings) -> None:
     tmp = tempfile.gettempdir()  # before the scrub drops TMPDIR
     _scrub_environment()
-    from tasks.execution import header, runner, sandbox
+    from tasks.execution import header, runner, sandbox, scratch
 
     namespace = header.preload()
     runner.become_subreaper()
@@ -94,7 +135,7 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
     try:
         confinement = sandbox.prepare(settings.isolation, settings.index, base)
     except BaseException:
-        shutil.rmtree(base, ignore_errors=True)
+        scratch.remove_tree(base)
         raise
     # Leave headroom for the child's own stdio buffers and the program's imports.
     address_space_base = _address_space_now() + 256 * 1024 * 1024
@@ -105,7 +146,7 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
             job = _next_job(conn)
             if job is None:
                 return
-            code_obj, error = compile_program(job.code)
+            code_obj, error = compile_program(job.code, settings.limits, address_space_base)
             if code_obj is None:
                 conn.send((MSG_COMPILE_ERROR, job.job_id, error))
                 continue
@@ -121,4 +162,4 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
         return
     finally:
         test_runner.close()
-        shutil.rmtree(base, ignore_errors=True)
+        scratch.remove_tree(base)
