@@ -283,15 +283,15 @@ def fast_path(model) -> FastPath:
     if not model._supports_default_dynamic_cache():
         # Such models (RWKV, xLSTM) carry a recurrent state of their own that batching changes:
         # transformers' RWKV decodes a batch of three identical rows differently from one row.
-        note = (f"batching, KV cache and shared prefill: off, one sequence per generate call ({name} keeps "
-                "its own recurrent state, which batching changes)")
+        note = (f"batching: off, one sequence per generate call ({name} keeps its own recurrent state "
+                "outside transformers' Cache, and batching changes it)")
         return FastPath(False, False, (note,), batch=False)
     kinds = cache_layer_kinds(model.config.get_text_config(decoder=True))
     others = sorted({k.__name__ for k in kinds if k is not DynamicLayer})
     unrepeatable = sorted({k.__name__ for k in kinds if k not in REPEATABLE_LAYERS})
     cache_note = share_note = ""
     if others:
-        cache_note = (f"KV cache: transformers' ({', '.join(others)} layers; "
+        cache_note = (f"KV cache: transformers' ({', '.join(others)} layers: "
                       "the in-place cache holds full-attention layers only)")
     if unrepeatable:
         share_note = (f"shared prefill: off, each sample is prefilled ({', '.join(unrepeatable)} layers hold "
