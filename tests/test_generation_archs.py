@@ -213,3 +213,25 @@ def test_sampling_follows_transformers_temperature_top_p(arch, tokenizer, prompt
     # The test can tell a wrong distribution: the same draws against a hotter temperature fail it.
     p_wrong, _ = chi_square(first, transformers_distribution(model, ids, TEMPERATURE * 1.5, TOP_P))
     assert p_wrong < 1e-6, (arch, p_wrong)
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+
+
+def test_shard_stats_and_run_summary_name_the_path(tiny_model_dir, tokenizer, tmp_path, capsys):
+    """The path and its reason reach the shard stats (which the flow seals into the run manifest)
+    and the summary of `taco-eval generate`."""
+    from taco_eval.cli import main
+    from tasks.generation import ModelConfig, SamplingConfig, generate_shard
+    from tasks.problems import load_problems
+
+    problems = load_problems().problems[:2]
+    sampling = SamplingConfig(n=2, max_tokens=4, batch_size=4)
+    gemma2 = build_arch_model("gemma2", tokenizer, tmp_path / "gemma2")
+    for folder, path, reason in ((tiny_model_dir, "fast", ""), (gemma2, "fallback", "attention: eager (Gemma2")):
+        stats = generate_shard(problems, ModelConfig(str(folder), device="cpu"), sampling, 0, tmp_path / "s.parquet")
+        assert stats.to_dict()["generation_path"] == path
+        assert stats.to_dict()["generation_path_reason"].startswith(reason)
+    assert main(["generate", "-m", str(gemma2), "-n", "2", "--temperature", "0", "--max-tokens", "4", "--limit", "2",
+                 "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert f"generation path: fallback ({stats.generation_path_reason})\n" in capsys.readouterr().err

@@ -18,6 +18,9 @@ How a list of prompts becomes `generate` calls:
 - sampling (temperature, top-p) is done by `NucleusSampler` in a logits processor, which avoids
   sorting the vocabulary and drawing one random number per vocabulary entry at every step;
 - the KV cache grows in place (`hf_cache.GrowingLayer`) instead of by concatenation;
+- which of these parts apply is decided per model when it loads (`fast_path`: sdpa attention,
+  the growing cache, the shared prefill, batching); what does not apply is left to transformers,
+  which gives the same tokens more slowly, and `generation_path` says which parts and why;
 - `batch_size="auto"` starts from an estimate of what fits (KV cache of the longest sequence
   against free memory, capped), halves on out-of-memory (empties the CUDA cache and retries the
   same batch), warns when it reaches 1, and keeps the size that worked for later calls.
@@ -264,6 +267,8 @@ def _why_no_sdpa(config) -> str:
 
 @dataclass(frozen=True)
 class FastPath:
+    """The parts of the engine's fast path that apply to a loaded model (see `fast_path`)."""
+
     grow_cache: bool  # the KV cache grows in place (hf_cache.GrowingLayer)
     share_prefill: bool  # a prompt is prefilled once and its cache copied to its samples
     notes: tuple[str, ...]  # why a part does not apply, and what runs instead
@@ -281,8 +286,8 @@ def fast_path(model) -> FastPath:
 
     name = type(model).__name__
     if not model._supports_default_dynamic_cache():
-        # Such models (RWKV, xLSTM) carry a recurrent state of their own that batching changes:
-        # transformers' RWKV decodes a batch of three identical rows differently from one row.
+        # Such models (RWKV among them) carry a recurrent state of their own, which batching can
+        # change: transformers' RWKV decodes a batch of three identical rows unlike one row.
         note = (f"batching: off, one sequence per generate call ({name} keeps its own recurrent state "
                 "outside transformers' Cache, and batching changes it)")
         return FastPath(False, False, (note,), batch=False)
