@@ -66,7 +66,8 @@ ARCHS: dict[str, dict] = {
 }
 
 
-def build_arch_model(arch: str, tokenizer, out_dir: str | Path, *, seed: int = 0, logit_std: float | None = 8.0) -> Path:
+def build_arch_model(arch: str, tokenizer, out_dir: str | Path, *, seed: int = 0,
+                     logit_std: float | None = 8.0) -> Path:
     """Build a random `arch` model for `tokenizer`, save it with the tokenizer, return the folder.
 
     `logit_std` rescales the output layer so next-token logits have about this spread on a probe

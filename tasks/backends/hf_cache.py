@@ -89,7 +89,7 @@ class GrowingLayer(DynamicLayer):
 # Cache layer kinds whose `batch_repeat_interleave` copies all the state a row has, so a prompt's
 # prefilled cache can be handed to its samples (a sliding window's length counter is the same for
 # every row). Linear-attention and recurrent layers also hold conv / SSM states that transformers
-# does not repeat: falcon_h1's hybrid layers repeat their keys but not their SSM state and fail a
+# does not repeat: falcon_h1's hybrid layers repeat their keys but not those states, and fail a
 # step later on mismatched batch sizes.
 REPEATABLE_LAYERS = (DynamicLayer, GrowingLayer, DynamicSlidingWindowLayer)
 
