@@ -137,6 +137,8 @@ class ShardStats:
     path: str = ""
     device: str = ""
     skipped: bool = False  # already complete on disk (resume)
+    generation_path: str = ""  # "fast" | "fallback" (hf: parts of its fast path do not apply) | "vllm"
+    generation_path_reason: str = ""  # why, for "fallback"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,6 +234,7 @@ def generate_shard(problems: list[Problem], model_cfg: ModelConfig, sampling_cfg
     size = backend.batch_size_in_use
     if size is None and rows:
         size = rows[-1]["batch_size"]
+    path, reason = backend.generation_path
     return ShardStats(
         shard_id=shard_id,
         problems=len(problems),
@@ -243,6 +246,8 @@ def generate_shard(problems: list[Problem], model_cfg: ModelConfig, sampling_cfg
         peak_gpu_memory_bytes=backend.peak_memory_bytes(),
         path=str(out_path),
         device=backend.device,
+        generation_path=path,
+        generation_path_reason=reason,
     )
 
 
@@ -359,6 +364,12 @@ class RunSummary:
     @property
     def samples(self) -> int:
         return sum(s.samples for s in self.generated)
+
+    @property
+    def generation_paths(self) -> list[str]:
+        """Each distinct generation path of the generated shards, with its reason when it has one."""
+        return sorted({f"{s.generation_path} ({s.generation_path_reason})" if s.generation_path_reason
+                       else s.generation_path for s in self.generated})
 
 
 def lane_devices(devices: Sequence[str] | None) -> list[str]:

@@ -174,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"generated {summary.samples} samples for {sum(s.problems for s in done)} problems in "
           f"{len(done)} shard(s), {summary.tokens} tokens, {rate:.1f} tok/s, batch size "
           f"{','.join(map(str, sizes)) or '-'}; {skipped} complete shard(s) kept", file=sys.stderr)
+    if summary.generation_paths:
+        print(f"generation path: {'; '.join(summary.generation_paths)}", file=sys.stderr)
     if summary.failed:
         for shard_id, reason in sorted(summary.failed.items()):
             print(f"taco-eval generate: shard {shard_id} failed: {reason}", file=sys.stderr)

@@ -40,6 +40,9 @@ class Sample:
     finish_reason: str  # FINISH_STOP | FINISH_LENGTH
     seed: int  # the seed the sampling RNG had when this sample's batch started
     batch_size: int  # the batch size in force when it was generated (it changes the samples)
+    # The generated token ids (EOS included when generated): what decoding chose, before the text
+    # is decoded, so engines can be compared token for token.
+    token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ class Backend(abc.ABC):
                  progress: ProgressFn | None = None) -> list[list[Sample]]:
         """`params.n` samples for each prompt, in the prompts' order; sample i of a prompt is its
         i-th entry. Deterministic for the same prompts, params and batch size."""
+
+    @property
+    def generation_path(self) -> tuple[str, str]:
+        """The code path that generates ("fast", "fallback", or the backend's own name) and, when
+        parts of the fast path do not apply to the model, why."""
+        return self.name, ""
 
     @property
     def batch_size_in_use(self) -> int | None:

@@ -18,6 +18,9 @@ How a list of prompts becomes `generate` calls:
 - sampling (temperature, top-p) is done by `NucleusSampler` in a logits processor, which avoids
   sorting the vocabulary and drawing one random number per vocabulary entry at every step;
 - the KV cache grows in place (`hf_cache.GrowingLayer`) instead of by concatenation;
+- which of these parts apply is decided per model when it loads (`fast_path`: sdpa attention,
+  the growing cache, the shared prefill, batching); what does not apply is left to transformers,
+  which gives the same tokens more slowly, and `generation_path` says which parts and why;
 - `batch_size="auto"` starts from an estimate of what fits (KV cache of the longest sequence
   against free memory, capped), halves on out-of-memory (empties the CUDA cache and retries the
   same batch), warns when it reaches 1, and keeps the size that worked for later calls.
@@ -26,6 +29,7 @@ How a list of prompts becomes `generate` calls:
 from __future__ import annotations
 
 import gc
+import inspect
 import sys
 import threading
 import time
@@ -232,13 +236,84 @@ def _stopping_criterion(recorder: _FinishRecorder):
     return _Criterion()
 
 
+def _ungroup_mla_heads(config) -> None:
+    """Multi-head latent attention (DeepSeek-V2/V3 and kin) caches one latent per token and expands
+    it into keys and values for every query head, so they are never shared between heads. Its
+    attention module still takes `num_attention_heads // num_key_value_heads` as a grouped-query
+    factor, which transformers' sdpa path applies once an attention mask is present (a padded
+    batch): a config with fewer key-value than query heads then fails ("size of tensor a (4) must
+    match ... (8)"), while unpadded generation ignores the factor. One key-value head per query
+    head is what the model computes unpadded, so batches now compute the same thing."""
+    text = config.get_text_config(decoder=True)
+    if getattr(text, "kv_lora_rank", None) and getattr(text, "num_key_value_heads", None) != text.num_attention_heads:
+        text.num_key_value_heads = text.num_attention_heads
+
+
+def _why_no_sdpa(config) -> str:
+    """Why the model class for `config` cannot run sdpa attention ("" when it can), told before
+    loading: transformers refuses `attn_implementation="sdpa"` for such classes (Gemma2: attention
+    logit soft-capping; gpt-oss: attention sinks; Mamba: no attention at all)."""
+    from transformers import AutoModelForCausalLM
+
+    mapping = AutoModelForCausalLM._model_mapping
+    if type(config) not in mapping:
+        return ""  # from_pretrained reports the unsupported model itself
+    classes = mapping[type(config)]
+    for cls in classes if isinstance(classes, (list, tuple)) else [classes]:
+        if not getattr(cls, "_supports_sdpa", False):
+            return f"{cls.__name__} has no sdpa attention in transformers"
+    return ""
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """The parts of the engine's fast path that apply to a loaded model (see `fast_path`)."""
+
+    grow_cache: bool  # the KV cache grows in place (hf_cache.GrowingLayer)
+    share_prefill: bool  # a prompt is prefilled once and its cache copied to its samples
+    notes: tuple[str, ...]  # why a part does not apply, and what runs instead
+    batch: bool = True  # several sequences share a generate call
+
+
+def fast_path(model) -> FastPath:
+    """Which parts of the engine's KV-cache fast path apply to `model`, decided from the layers of
+    the cache transformers would build for it. A part that does not apply is left to transformers
+    (its own cache; each sample prefilled, as `num_return_sequences` does), which gives the same
+    tokens more slowly."""
+    from transformers.cache_utils import DynamicLayer
+
+    from tasks.backends.hf_cache import REPEATABLE_LAYERS, cache_layer_kinds
+
+    name = type(model).__name__
+    if not model._supports_default_dynamic_cache():
+        # Such models (RWKV among them) carry a recurrent state of their own, which batching can
+        # change: transformers' RWKV decodes a batch of three identical rows unlike one row.
+        note = (f"batching: off, one sequence per generate call ({name} keeps its own recurrent state "
+                "outside transformers' Cache, and batching changes it)")
+        return FastPath(False, False, (note,), batch=False)
+    kinds = cache_layer_kinds(model.config.get_text_config(decoder=True))
+    others = sorted({k.__name__ for k in kinds if k is not DynamicLayer})
+    unrepeatable = sorted({k.__name__ for k in kinds if k not in REPEATABLE_LAYERS})
+    cache_note = share_note = ""
+    if others:
+        cache_note = (f"KV cache: transformers' ({', '.join(others)} layers: "
+                      "the in-place cache holds full-attention layers only)")
+    if unrepeatable:
+        share_note = (f"shared prefill: off, each sample is prefilled ({', '.join(unrepeatable)} layers hold "
+                      "state transformers cannot copy to a prompt's samples)")
+    elif "position_ids" not in inspect.signature(model.forward).parameters:
+        share_note = (f"shared prefill: off, each sample is prefilled ({name} takes no position ids, "
+                      "which a left-padded prefix prefill needs)")
+    return FastPath(not cache_note, not share_note, tuple(n for n in (cache_note, share_note) if n))
+
+
 class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
                  *, quiet: bool = False):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         self.model_name = model
         self._device = resolve_device(device)
@@ -250,13 +325,13 @@ class HFBackend(Backend):
         hf_logging.disable_progress_bar()  # "Loading weights" bars would bury the CLI's own output
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
-            try:
-                self.model = AutoModelForCausalLM.from_pretrained(
-                    model, revision=revision, dtype=self.torch_dtype, attn_implementation="sdpa")
-            except ValueError as exc:
-                if "sdpa" not in str(exc).lower():
-                    raise
-                self.model = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=self.torch_dtype)
+            config = AutoConfig.from_pretrained(model, revision=revision)
+            _ungroup_mla_heads(config)
+            no_sdpa = _why_no_sdpa(config)
+            # sdpa is asked for by name: a checkpoint's config may name a slower implementation.
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model, revision=revision, config=config, dtype=self.torch_dtype,
+                attn_implementation=None if no_sdpa else "sdpa")
         except OSError as exc:
             raise BackendError(f"cannot load model '{model}': {str(exc).splitlines()[0]}") from exc
         finally:
@@ -281,10 +356,18 @@ class HFBackend(Backend):
         self._auto_size: int | None = None
         self._last_size: int | None = None
         self._lock = threading.Lock()  # one generate at a time per loaded model
+        forward_args = inspect.signature(self.model.forward).parameters
+        # transformers 5.24 renamed `past_key_values` to `cache` (the old name still works, with a warning).
+        self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
+        self._logits_to_keep = "logits_to_keep" in forward_args
+        fast = fast_path(self.model)
         # Prefill each prompt once and share its KV cache between its samples.
-        self.share_prompt_cache = True
+        self.share_prompt_cache = fast.share_prefill
         # Grow the KV cache in place rather than by concatenation (tasks/backends/hf_cache.py).
-        self.grow_cache_in_place = True
+        self.grow_cache_in_place = fast.grow_cache
+        self.batch_sequences = fast.batch
+        self.path_notes = ([f"attention: {self.model.config._attn_implementation} ({no_sdpa})"] if no_sdpa else []) \
+            + list(fast.notes)
 
     # --- Backend interface -------------------------------------------------------------------
 
@@ -305,6 +388,10 @@ class HFBackend(Backend):
                  progress: ProgressFn | None = None) -> list[list[Sample]]:
         with self._lock:
             return self._generate(list(prompts), params, progress)
+
+    @property
+    def generation_path(self) -> tuple[str, str]:
+        return ("fallback" if self.path_notes else "fast"), "; ".join(self.path_notes)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -400,7 +487,7 @@ class HFBackend(Backend):
         per_prompt = 1 if params.greedy else params.n
         order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
         results: list[list[Sample | None]] = [[None] * per_prompt for _ in prompts]
-        size = self._start_size(params, len(encoded[order[0]]))
+        size = self._start_size(params, len(encoded[order[0]])) if self.batch_sequences else 1
         pos, offset = 0, 0  # next prompt (in `order`) and next sample of that prompt
         while pos < len(order):
             if offset > 0 or per_prompt > size:
@@ -477,15 +564,11 @@ class HFBackend(Backend):
             # prompt's KV cache computed once and copied, rather than the prompt copied `count`
             # times and prefilled `count` times).
             if self.share_prompt_cache and min(len(ids) for ids in prompts_ids) >= 2:
-                cache = self._prefill_once(input_ids, attention, count, reserve)
-                if cache is not None:
-                    extra["past_key_values"] = cache
+                extra[self._cache_arg] = self._prefill_once(input_ids, attention, count, reserve)
             input_ids = input_ids.repeat_interleave(count, dim=0)
             attention = attention.repeat_interleave(count, dim=0)
-        if "past_key_values" not in extra:
-            cache = self._new_cache(reserve)
-            if cache is not None:
-                extra["past_key_values"] = cache
+        if not extra:
+            extra = self._growing_cache_arg(reserve)
         self._seed(seed)
         with torch.inference_mode():
             output = self.model.generate(
@@ -505,39 +588,39 @@ class HFBackend(Backend):
                 n_tokens, reason = ended - width, FINISH_STOP
             else:
                 n_tokens, reason = min(int(params.max_tokens), generated.shape[1]), FINISH_LENGTH
-            text = self._tokenizer.decode(generated[row, :n_tokens].tolist(), skip_special_tokens=True,
-                                          clean_up_tokenization_spaces=False)
-            samples.append(Sample(text=text, num_tokens=n_tokens, finish_reason=reason, seed=seed, batch_size=size))
+            ids = generated[row, :n_tokens].tolist()
+            text = self._tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            samples.append(Sample(text=text, num_tokens=n_tokens, finish_reason=reason, seed=seed, batch_size=size,
+                                  token_ids=tuple(ids)))
         return samples
 
     def _new_cache(self, reserve: int):
-        if not self.grow_cache_in_place:
-            return None
+        """An empty KV cache: the in-place growing one where it applies, else transformers' default."""
+        from transformers import DynamicCache
+
         from tasks.backends.hf_cache import growing_cache
 
-        return growing_cache(self.model.config, reserve)
+        config = self.model.config.get_text_config(decoder=True)
+        return growing_cache(config, reserve) if self.grow_cache_in_place else DynamicCache(config=config)
+
+    def _growing_cache_arg(self, reserve: int) -> dict[str, Any]:
+        """`generate`'s cache argument: the growing cache, or nothing (transformers makes its own)."""
+        return {self._cache_arg: self._new_cache(reserve)} if self.grow_cache_in_place else {}
 
     def _prefill_once(self, input_ids, attention, count: int, reserve: int):
-        """KV cache of every prompt but its last token, each row repeated `count` times; None when
-        the model's cache cannot be repeated (generation then prefills the copies itself)."""
+        """KV cache of every prompt but its last token, each row repeated `count` times (`fast_path`
+        decided up front that this model's cache can be repeated)."""
         import torch
 
         positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
-        kwargs: dict[str, Any] = {}
         cache = self._new_cache(reserve)
-        if cache is not None:
-            kwargs["past_key_values"] = cache
-        try:
-            with torch.inference_mode():
-                out = self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
-                                 position_ids=positions[:, :-1], use_cache=True, logits_to_keep=1, **kwargs)
-            cache = out.past_key_values
-            if cache is None or not hasattr(cache, "batch_repeat_interleave"):
-                return None
-            cache.batch_repeat_interleave(count)
-        except (TypeError, NotImplementedError, AttributeError):
-            self.share_prompt_cache = False
-            return None
+        kwargs: dict[str, Any] = {self._cache_arg: cache}
+        if self._logits_to_keep:
+            kwargs["logits_to_keep"] = 1
+        with torch.inference_mode():
+            self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
+                       position_ids=positions[:, :-1], use_cache=True, **kwargs)
+        cache.batch_repeat_interleave(count)
         return cache
 
     # --- find-batch-size ---------------------------------------------------------------------
@@ -563,7 +646,7 @@ class HFBackend(Backend):
             with self._lock, torch.inference_mode():
                 out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                           generation_config=gen_config, logits_processor=sampler,
-                                          past_key_values=self._new_cache(max_tokens + 2))
+                                          **self._growing_cache_arg(max_tokens + 2))
                 if self._device.startswith("cuda"):
                     torch.cuda.synchronize(torch.device(self._device))
         except Exception as exc:  # noqa: BLE001

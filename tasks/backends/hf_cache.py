@@ -9,7 +9,7 @@ hands attention a view of the filled part. When the buffer is full it grows geom
 
 from __future__ import annotations
 
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
 
 
 class GrowingLayer(DynamicLayer):
@@ -86,27 +86,26 @@ class GrowingLayer(DynamicLayer):
         super().reset()
 
 
-def growing_cache(model_config, reserve: int):
-    """An empty cache for `model_config` whose layers are GrowingLayers with `reserve` spare slots,
-    or None when the model needs other layer kinds (sliding windows, linear attention…)."""
+# Cache layer kinds whose `batch_repeat_interleave` copies all the state a row has, so a prompt's
+# prefilled cache can be handed to its samples (a sliding window's length counter is the same for
+# every row). Linear-attention and recurrent layers also hold conv / SSM states that transformers
+# does not repeat: falcon_h1's hybrid layers repeat their keys but not those states, and fail a
+# step later on mismatched batch sizes.
+REPEATABLE_LAYERS = (DynamicLayer, GrowingLayer, DynamicSlidingWindowLayer)
+
+
+def cache_layer_kinds(model_config) -> list[type]:
+    """The layer classes of the cache transformers' `generate` builds for this model by default
+    (DynamicLayer when the config names no layer types: the cache then makes them as it goes)."""
+    return [type(layer) for layer in DynamicCache(config=model_config).layers] or [DynamicLayer]
+
+
+def growing_cache(model_config, reserve: int) -> DynamicCache:
+    """An empty cache whose layers are GrowingLayers with `reserve` spare slots, for a model whose
+    default cache holds only full-attention `DynamicLayer`s (see `cache_layer_kinds`)."""
     cache = DynamicCache(config=model_config)
-    if not cache.layers:
+    if cache.layers:
+        cache.layers = [GrowingLayer(reserve=reserve) for _ in cache.layers]
+    else:
         cache.layer_class_to_replicate = type("_GrowingLayer", (GrowingLayer,), {"reserve": reserve})
-        return cache
-    return cache if adopt_into_growing(cache, reserve) else None
-
-
-def adopt_into_growing(cache, reserve: int) -> bool:
-    """Turn a filled DynamicCache's plain layers into GrowingLayers in place; False if it has other
-    kinds of layers (sliding windows, linear attention…), which are then left as they are."""
-    if not all(type(layer) is DynamicLayer for layer in cache.layers):
-        return False
-    for i, layer in enumerate(cache.layers):
-        grown = GrowingLayer(reserve=reserve)
-        if layer.is_initialized and layer.keys is not None and layer.keys.numel():
-            grown.lazy_initialization(layer.keys, layer.values)
-            grown._adopt(layer.keys, layer.values)
-        cache.layers[i] = grown
-    if cache.layer_class_to_replicate is not None:
-        cache.layer_class_to_replicate = type("_Layer", (GrowingLayer,), {"reserve": reserve})
-    return True
+    return cache

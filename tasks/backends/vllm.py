@@ -91,7 +91,8 @@ class VLLMBackend(Backend):
             for completion in sorted(request.outputs, key=lambda c: c.index):
                 reason = FINISH_LENGTH if completion.finish_reason == "length" else FINISH_STOP
                 samples.append(Sample(text=completion.text, num_tokens=len(completion.token_ids),
-                                      finish_reason=reason, seed=int(params.seed), batch_size=size))
+                                      finish_reason=reason, seed=int(params.seed), batch_size=size,
+                                      token_ids=tuple(completion.token_ids)))
             results.append(samples)
             if progress is not None:
                 progress(len(samples), sum(s.num_tokens for s in samples))
