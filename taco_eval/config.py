@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 # Bumped whenever a change alters verdicts or generations for the same inputs: part of every cache key.
-CODE_VERSION = "taco-eval/2"
+CODE_VERSION = "taco-eval/3"
 
 # --- execution -----------------------------------------------------------------------------------
 DEFAULT_TIMEOUT_S = 4.0  # per test, TACO's value
@@ -33,7 +33,9 @@ WORKER_RESPAWN_LIMIT = 2
 WORKER_START_FAILURES = 4  # consecutive deaths before `ready`: give up with an error  # a program that kills its worker this many times gets sandbox_violation
 
 # --- judging -------------------------------------------------------------------------------------
-FLOAT_TOLERANCE = 1e-6  # TACO special judge case 3
+# Decimal expected tokens match within FLOAT_TOLERANCE · max(1, |expected|) unless the statement
+# states its own tolerance; also TACO's special judge case 3, which keeps it when a run asks for 0.
+FLOAT_TOLERANCE = 1e-6
 CALL_FLOAT_REL_TOL = 1e-9
 
 # --- metrics -------------------------------------------------------------------------------------

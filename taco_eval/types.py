@@ -39,6 +39,8 @@ class Problem:
     skills: tuple[str, ...] = ()
     judge: str = JUDGE_DEFAULT
     source: str = ""
+    # What the statement allows float answers to be off by (tasks.tolerance); None: it says nothing.
+    float_tolerance: float | None = None
 
     @property
     def num_tests(self) -> int:
@@ -47,7 +49,7 @@ class Problem:
     def content_hash(self) -> str:
         """Hash of everything that decides a verdict for this problem."""
         payload = json.dumps(
-            [self.mode, self.fn_name, self.inputs, self.outputs, self.judge],
+            [self.mode, self.fn_name, self.inputs, self.outputs, self.judge, self.float_tolerance],
             sort_keys=True,
             ensure_ascii=False,
             default=repr,
@@ -71,6 +73,8 @@ class JudgeConfig:
     output_limit_bytes: int = config.DEFAULT_OUTPUT_LIMIT_BYTES
     early_stop: bool = True
     isolation: str = "process"
+    # Default tolerance of decimal answers where the statement states none; 0: exact (DESIGN §7).
+    float_tolerance: float = config.FLOAT_TOLERANCE
 
     def cache_key(self) -> str:
         return sha256_text(json.dumps([config.CODE_VERSION, dataclasses.asdict(self)], sort_keys=True))

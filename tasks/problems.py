@@ -28,6 +28,7 @@ from taco_eval.types import (
     MalformedRow,
     Problem,
 )
+from tasks.tolerance import stated_tolerance
 
 SAMPLES = "samples"  # name of the embedded default dataset
 TACO_HUB_ID = "BAAI/TACO"
@@ -280,10 +281,11 @@ def normalise_row(index: int, row: Any, split: str, judge_override: str | None =
         outputs = [_as_text(y) for y in outputs]
     judge = row.get("judge") if row.get("judge") in JUDGES else (judge_override or JUDGE_DEFAULT)
     skills = _literal_list(row.get("skill_types"))
+    question = str(row.get("question") or "")
     return Problem(
         task_id=index,
         problem_id=problem_id,
-        question=str(row.get("question") or ""),
+        question=question,
         starter_code=str(row.get("starter_code") or ""),
         fn_name=fn_name or None,
         mode=mode,
@@ -293,6 +295,7 @@ def normalise_row(index: int, row: Any, split: str, judge_override: str | None =
         skills=skills,
         judge=judge,
         source=str(row.get("source") or ""),
+        float_tolerance=stated_tolerance(question),
     )
 
 
