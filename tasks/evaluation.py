@@ -123,7 +123,7 @@ def evaluate_samples(
                        stop_on_failure=judge_config.early_stop) for i, k in enumerate(todo)]
 
     def judge(job: ProgramJob, index: int, outcome: TestOutcome) -> tuple[judging.TestVerdict, bool]:
-        verdict = judging.judge_test(unique[todo[job.job_id]][0], index, outcome)
+        verdict = judging.judge_test(unique[todo[job.job_id]][0], index, outcome, judge_config.float_tolerance)
         return verdict, verdict.passed or not judge_config.early_stop
 
     if jobs:
