@@ -87,6 +87,7 @@ def taco_eval_flow(
     shard_ids: list[int] | None = None,
     force: bool = False,
     regression_threshold: float = 0.02,
+    float_tolerance: float = config.FLOAT_TOLERANCE,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     cfg = RunConfig(
@@ -97,7 +98,7 @@ def taco_eval_flow(
         max_tokens=max_tokens, seed=seed, prompt_format=prompt_format,
         batch_size=int(batch_size) if str(batch_size).isdigit() else batch_size,
         judge=JudgeConfig(timeout_s=timeout, memory_limit_mb=memory_limit_mb, early_stop=not all_tests,
-                          isolation=sandbox.resolve(isolation)),
+                          isolation=sandbox.resolve(isolation), float_tolerance=float_tolerance),
         workers=workers, ks=tuple(k), shard_size=shard_size, output_dir=output_dir,
     )
     dataset_dict = dataclasses.asdict(cfg.dataset)

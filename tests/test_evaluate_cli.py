@@ -1,6 +1,7 @@
 """`taco-eval evaluate` end to end, through the real console entry point."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,47 @@ def test_unknown_task_ids_and_malformed_problems_are_skipped_not_fatal(tmp_path)
     assert metrics["pass@1"] == 1.0 and metrics["num_problems"] == 1
     assert metrics["statuses"]["skipped"] == 2
     assert metrics["unknown_task_ids"] == [7]
+
+
+def test_float_tolerance_option_judges_is_cached_apart_and_recorded(tmp_path):
+    io = json.dumps({"inputs": ["1 2\n"], "outputs": ["1.5\n"]})
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"question": "Print the mean. Answers within 10^-4 of the actual answer are "
+                                            "accepted.", "input_output": io}) + "\n"
+                    + json.dumps({"question": "Print the mean.", "input_output": io}) + "\n")
+    g = tmp_path / "g.json"
+    g.write_text(json.dumps([{"task_id": 0, "output": ["print(1.50005)"]},
+                             {"task_id": 1, "output": ["print(1.5000005)"]}]))
+    env = {**os.environ, "TACO_EVAL_VERDICT_CACHE": str(tmp_path / "verdicts.sqlite")}
+
+    def passed(*options):
+        out = tmp_path / "-".join(["o", *options])
+        res = subprocess.run([sys.executable, "-m", "taco_eval", "evaluate", "-d", str(data), "-g", str(g),
+                              "-o", str(out), *options], capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stderr
+        manifest = json.loads((out / "manifest.json").read_text())
+        rows = pq.read_table(out / "results.parquet").to_pylist()
+        return manifest["config"]["judge"]["float_tolerance"], [r["passed"] for r in rows]
+
+    # The statement's 1e-4 for task 0, the default 1e-6 for task 1; then exact for both, though the
+    # first run's verdicts are in the cache.
+    assert passed() == (1e-6, [True, True])
+    assert passed("--float-tolerance", "0") == (0.0, [False, False])
+    assert passed("--float-tolerance", "1e-7") == (1e-7, [True, False])
+
+
+def test_float_tolerance_reaches_the_flow():
+    import argparse
+    import inspect
+
+    from flows.taco_eval import taco_eval_flow
+    from taco_eval.cli import build_parser
+    from taco_eval.commands.run import flow_parameters
+    from taco_eval.errors import UsageError
+
+    args = build_parser().parse_args(["run", "--float-tolerance", "1e-9", "--isolation", "process"])
+    params = flow_parameters(args)
+    assert params["float_tolerance"] == 1e-9
+    assert set(params) <= set(inspect.signature(taco_eval_flow.fn).parameters)
+    with pytest.raises(UsageError, match="--float-tolerance must be"):
+        flow_parameters(argparse.Namespace(**{**vars(args), "float_tolerance": -1.0}))

@@ -63,6 +63,10 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--isolation", default=sandbox.AUTO,
                    help="auto (strongest available) or one of: " + ", ".join(sandbox.LEVELS))
     g.add_argument("--no-cache", action="store_true", help="do not reuse or store verdicts across runs")
+    g.add_argument("--float-tolerance", type=float, default=config.FLOAT_TOLERANCE, metavar="T",
+                   help="a decimal expected token matches a number within T * max(1, |expected|) where the "
+                        f"statement states no tolerance (default {config.FLOAT_TOLERANCE:g}); 0: exact value "
+                        "equality except on TACO's float special-judge problems")
 
 
 def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
@@ -72,6 +76,8 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.memory_limit_mb < 16:
         raise UsageError(f"--memory-limit-mb must be at least 16, got {args.memory_limit_mb}")
+    if not 0 <= args.float_tolerance < 1:  # also refuses nan
+        raise UsageError(f"--float-tolerance must be at least 0 and below 1, got {args.float_tolerance:g}")
     if not args.k or any(k < 1 for k in args.k):
         raise UsageError(f"--k values must be positive integers, got {args.k}")
     try:
@@ -79,7 +85,7 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
     except sandbox.IsolationUnavailable as exc:
         raise UsageError(str(exc)) from exc
     return JudgeConfig(timeout_s=args.timeout, memory_limit_mb=args.memory_limit_mb,
-                       early_stop=not args.all_tests, isolation=isolation)
+                       early_stop=not args.all_tests, isolation=isolation, float_tolerance=args.float_tolerance)
 
 
 def batch_size_arg(text: str) -> int | str:

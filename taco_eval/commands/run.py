@@ -44,6 +44,7 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
         prompt_format=args.prompt_format, batch_size=str(args.batch_size), timeout=judge.timeout_s,
         memory_limit_mb=judge.memory_limit_mb, all_tests=not judge.early_stop, isolation=judge.isolation,
+        float_tolerance=judge.float_tolerance,
         workers=args.workers, k=args.k, shard_size=args.shard_size, output_dir=args.output_dir,
         shard_ids=args.shard_ids, force=args.force,
     )
