@@ -93,13 +93,15 @@ def numbers_equal(got: str, expected: str, tolerance: Decimal | None, any_number
 
 def _token_mismatch(index: int, got: str | tokens.LongToken, expected: str, tolerance: Decimal | None,
                     any_number: bool) -> str | None:
+    text, comparable = got, True
     if isinstance(got, tokens.LongToken):
-        if got.nbytes > 4 * len(expected):  # it decodes to more characters than `expected` has
-            return f"token {index}: expected '{_short(expected)}', got '{_short(got.decode(240))}'"
-        got = got.decode()
-    if got == expected or numbers_equal(got, expected, tolerance, any_number):
+        # More than 4 bytes per character of `expected` decode to a longer text: decode only what
+        # the message shows.
+        comparable = got.nbytes <= 4 * len(expected)
+        text = got.decode(None if comparable else 240)
+    if comparable and (text == expected or numbers_equal(text, expected, tolerance, any_number)):
         return None
-    return f"token {index}: expected '{_short(expected)}', got '{_short(got)}'"
+    return f"token {index}: expected '{_short(expected)}', got '{_short(text)}'"
 
 
 def compare_stdout(actual: bytes | str, expected: str, judge: str, tolerance: float = 0.0) -> str | None:

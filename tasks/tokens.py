@@ -20,7 +20,7 @@ _ASCII_SPACES = "".join(c for c in SPACES if c < "\x80")
 # so wherever these bytes occur the decoder reads the separator. Written as literal alternatives,
 # the regex engine scans for their first bytes at C speed.
 _UTF8_SPACE = b"|".join(re.escape(c.encode()) for c in SPACES)
-_MULTIBYTE_LEADS = tuple({bytes([c.encode()[0]]) for c in SPACES if c >= "\x80"})
+_MULTIBYTE_LEADS = tuple(sorted({c.encode()[:1] for c in SPACES if c >= "\x80"}))
 _SPACE = {bytes: re.compile(_UTF8_SPACE), str: re.compile(r"\s")}
 # The greedy prefix backtracks from the window's end: this finds the window's last separator.
 _LAST_SPACE = {bytes: re.compile(rb"(?s:.*)(?:" + _UTF8_SPACE + rb")"), str: re.compile(r"(?s:.*)\s")}
@@ -92,7 +92,10 @@ def count(data: bytes, start: int = 0) -> int:
     that hold ASCII separators only."""
     total = 0
     for a, b, long in spans(data, start):
-        window = b"x" if long else data[a:b]
+        if long:
+            total += 1
+            continue
+        window = data[a:b]
         if any(lead in window for lead in _MULTIBYTE_LEADS):
             total += len(window.decode("utf-8", "replace").split())
         else:
