@@ -19,11 +19,13 @@ MAX_TOLERANCE = 1e-1
 _MINUS = "-−–"
 _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 _FACTOR = r"(?:(?P<factor>[0-9]+(?:\.[0-9]+)?)\s*(?:[*x×·⋅]|\\cdot|\\times)\s*)?"
+# No two unbounded repeats can share the same characters (a statement of spaces must not take
+# quadratic time): brackets and signs sit between them.
 _POWER = re.compile(
-    r"(?<![0-9.])" + _FACTOR + r"10\s*(?:"
-    rf"(?:\^|\*\*)\s*[{{(]?\s*[{_MINUS}]\s*(?P<caret>[0-9]{{1,2}})\s*[}})]?"  # 10^{-6}, 10^-6, 10**-6
-    rf"|<sup>\s*[{_MINUS}]\s*(?P<html>[0-9]{{1,2}})\s*</sup>"
-    r"|⁻(?P<super>[⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2})"
+    r"(?<![0-9.])" + _FACTOR + r"10(?:"
+    rf"\s*(?:\^|\*\*)\s*(?:[{{(]\s*)?[{_MINUS}]\s*(?P<caret>[0-9]{{1,2}})(?![0-9])"  # 10^{-6}, 10^-6, 10**-6
+    rf"|\s*<sup>\s*[{_MINUS}]\s*(?P<html>[0-9]{{1,2}})(?![0-9])"
+    r"|⁻(?P<super>[⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2})(?![⁰¹²³⁴⁵⁶⁷⁸⁹])"
     rf"|[ \t]*[{_MINUS}][ \t]*(?P<flat>[0-9]{{1,2}})(?![0-9]|\.[0-9])"  # a flattened superscript
     r")"
     r"|(?<![0-9.])(?P<mantissa>[0-9]+(?:\.[0-9]+)?)[eE][" + _MINUS + r"](?P<e>[0-9]{1,2})(?![0-9])"

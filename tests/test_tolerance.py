@@ -1,6 +1,7 @@
 """Reading the float tolerance a statement grants (tasks.tolerance)."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,13 @@ def test_bundled_samples_carry_their_statements_tolerance():
     by_id = {p.task_id: p for p in load_problems("samples").problems}
     assert by_id[1].float_tolerance == pytest.approx(1e-6)  # "10^{-6}", a stdin problem
     assert by_id[18].float_tolerance == pytest.approx(1e-9)  # LeetCode's "Answers within 10^-9"
+
+
+@pytest.mark.parametrize("statement", [
+    "10" + " " * 200_000, "10^" + " " * 200_000, "10^{" + " " * 200_000, "2 *" + " " * 200_000 + "x",
+    "1" * 200_000, "0." + "0" * 200_000, ("error" + "\n" * 50) * 2000,
+])
+def test_pathological_statements_take_linear_time(statement):
+    start = time.perf_counter()
+    assert stated_tolerance(statement) is None
+    assert time.perf_counter() - start < 1.0  # quadratic backtracking would take minutes
