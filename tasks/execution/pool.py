@@ -8,7 +8,6 @@ retries the program they were running a bounded number of times.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -16,8 +15,8 @@ from typing import Any, Callable, Iterable, Iterator
 import multiprocess
 from multiprocess.connection import wait
 
-from taco_eval import config
-from tasks.execution import cgroups, sandbox
+from taco_eval import config, statuses
+from tasks.execution import cgroups, sandbox, scratch
 from tasks.execution import worker as w
 from tasks.execution.limits import Limits
 from tasks.execution.runner import TestOutcome
@@ -66,8 +65,32 @@ def _release(process: Any) -> None:
 
 def _remove_scratch(slot: _Slot) -> None:
     if slot.scratch is not None:
-        shutil.rmtree(slot.scratch, ignore_errors=True)
+        scratch.remove_tree(slot.scratch)
         slot.scratch = None
+
+
+def _valid_outcome(outcome: Any) -> bool:
+    return (type(outcome) is TestOutcome and (outcome.status is None or outcome.status in statuses.ALL)
+            and type(outcome.stdout) is bytes and (outcome.returned is None or type(outcome.returned) is str)
+            and type(outcome.stderr_tail) is str and type(outcome.elapsed_ms) is float
+            and (outcome.exit_code is None or type(outcome.exit_code) is int))
+
+
+def _valid_message(msg: Any, job: ProgramJob | None) -> bool:
+    """Whether `msg` is one the worker protocol allows, for the job the slot is running."""
+    if type(msg) is not tuple or not msg:
+        return False
+    kind = msg[0]
+    if kind == w.MSG_READY:
+        return len(msg) == 3 and type(msg[1]) is int and type(msg[2]) is str
+    if job is None or len(msg) < 2 or type(msg[1]) is not int:
+        return kind in (w.MSG_TEST, w.MSG_COMPILE_ERROR, w.MSG_DONE)  # late news of a finished job
+    if kind == w.MSG_TEST:
+        return (len(msg) == 4 and type(msg[2]) is int and 0 <= msg[2] < len(job.inputs)
+                and _valid_outcome(msg[3]))
+    if kind == w.MSG_COMPILE_ERROR:
+        return len(msg) == 3 and type(msg[2]) is str
+    return kind == w.MSG_DONE and len(msg) == 2
 
 
 def default_workers() -> int:
@@ -266,6 +289,12 @@ class ExecutionPool:
             msg = slot.conn.recv()
         except (EOFError, OSError):
             slot.eof = True  # the sentinel check replaces the worker
+            return None
+        except Exception:  # not even a message: nothing more from this worker can be trusted
+            msg = None
+        if not _valid_message(msg, slot.job):
+            slot.eof = True
+            slot.process.kill()  # the sentinel check replaces it and retries (or blames) the program
             return None
         kind = msg[0]
         if kind == w.MSG_READY:
