@@ -123,9 +123,20 @@ def _scrub_environment() -> None:
         del os.environ[var]
 
 
+def _open_std_fds() -> None:
+    # Test children's stdio objects are built on fds 0-2 here before each fork (then dup2'd over):
+    # a worker started without one of them gets /dev/null there.
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one
+
+
 def worker_main(conn: Any, settings: WorkerSettings) -> None:
     tmp = tempfile.gettempdir()  # before the scrub drops TMPDIR
     _scrub_environment()
+    _open_std_fds()
     from tasks.execution import header, runner, sandbox, scratch
 
     namespace = header.preload()
