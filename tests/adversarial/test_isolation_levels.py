@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.execution import bwrap, cgroups, landlock, sandbox, seccomp_filter
+from tasks.execution.limits import Limits
 from tasks.execution.pool import ExecutionPool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,17 +107,23 @@ def test_landlock_ruleset_confines_a_child(tmp_path):
     assert (inside / "ok").exists()
 
 
-def test_pids_cgroups_are_never_shared():
-    if cgroups.available() is None:
-        pytest.skip("no writable pids cgroup here")
-    a, b = cgroups.create("w0", 10), cgroups.create("w0", 10)
+def test_worker_cgroups_are_never_shared_and_cap_pids_and_test_memory():
+    if not cgroups.available():
+        pytest.skip("no writable cgroups here")
+    limits = Limits(memory_limit_mb=100, max_processes=6)
+    a, b = cgroups.create("w0", limits), cgroups.create("w0", limits)
     try:
-        assert a.path != b.path
-        assert (a.path / "pids.max").read_text().strip() == "10"
+        assert a.slots != b.slots
+        pids = a.slots.get("pids", a.slots.get("v2"))
+        assert (pids / "pids.max").read_text().strip() == "10"  # the worker and its child count too
+        if cgroups.available()["memory"]:
+            memory = a.slots.get("memory", a.slots.get("v2")) / "tests"
+            limit = memory / ("memory.max" if a.version == "v2" else "memory.limit_in_bytes")
+            assert int(limit.read_text()) == (100 + cgroups.MEMORY_HEADROOM_MB) << 20
     finally:
         a.remove()
         b.remove()
-    assert not a.path.exists() and not b.path.exists()
+    assert not any(p.exists() for p in [*a.slots.values(), *b.slots.values()])
 
 
 @pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI installs bubblewrap and libseccomp; a laptop may not")
