@@ -7,8 +7,9 @@ enabled, or cgroup v1 hierarchies), the dispatcher gives each worker slot its ow
 
     <slot>            pids.max: the worker, its test children and their threads together
     <slot>/worker     the worker itself (v2 only: a cgroup with children may hold no process)
-    <slot>/tests      every process of the running test: memory.max (swap off), frozen or
-                      `cgroup.kill`ed after each test, so descendants of any depth end with it
+    <slot>/tests      every process of the running test: pids.max (threads count), memory.max
+                      (swap off), frozen or `cgroup.kill`ed after each test, so descendants of
+                      any depth end with it
 
 Each test child joins `tests` itself before it drops its privileges, so the worker never is in
 the memory cgroup whose limit the program hits: the OOM killer picks a process of the test, and
@@ -278,17 +279,17 @@ class WorkerCgroup:
 
 def _make(slots: dict[str, Path], limits: Limits) -> None:
     memory = (limits.memory_limit_mb + MEMORY_HEADROOM_MB) * 1024 * 1024
-    pids = str(limits.max_processes + 4)  # the worker, its test child, and a thread or two
+    slot_pids = str(limits.max_processes + 4)  # the worker and a thread or two of its own besides
     if V2 in slots:
         slot = slots[V2]
         slot.mkdir()
-        (slot / "pids.max").write_text(pids)
+        (slot / "pids.max").write_text(slot_pids)
         controllers = _read(slot / "cgroup.controllers").split()
-        if "memory" in controllers:
-            (slot / "cgroup.subtree_control").write_text("+memory")
+        (slot / "cgroup.subtree_control").write_text(" ".join("+" + c for c in ("pids", "memory") if c in controllers))
         (slot / "worker").mkdir()
         tests = slot / "tests"
         tests.mkdir()
+        (tests / "pids.max").write_text(str(limits.max_processes))
         if "memory" in controllers:
             (tests / "memory.max").write_text(str(memory))
             for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
@@ -299,7 +300,8 @@ def _make(slots: dict[str, Path], limits: Limits) -> None:
         slot.mkdir()
         (slot / "tests").mkdir()
         if kind == "pids":
-            (slot / "pids.max").write_text(pids)
+            (slot / "pids.max").write_text(slot_pids)
+            (slot / "tests" / "pids.max").write_text(str(limits.max_processes))
         elif kind == "memory":
             (slot / "tests" / "memory.limit_in_bytes").write_text(str(memory))
             if (slot / "tests" / "memory.memsw.limit_in_bytes").exists():  # swap accounting on

@@ -85,11 +85,13 @@ def test_ipc_objects_do_not_outlive_the_test(attack, level, record):
         probe = attack.run(level, LOOK.format(key=key, name=name), stdin_problem(["1\n"], ["found -\n"]))
     finally:
         on_host = _on_host_and_removed(key, name)
-    made = r.stdout.split()[1]
+    made, denied = r.stdout.split()[1], r.stdout.split()[3]
     assert not on_host, f"left in the host's IPC namespace or /dev/shm: {on_host}"
     assert probe.status == "passed", f"the next program on the same worker found {probe.stdout.strip()}"
     if level == "process":
         record(level, f"created ({made}); none outlive the test: IPC namespace per test, private /dev/shm")
     else:
         assert made == "-", r.stdout  # the filter denies them outright
-        record(level, "denied: SysV and message-queue calls EPERM (seccomp), /dev/shm not writable")
+        # "shm:1,posix-shm:30" -> "shm EPERM, posix-shm EROFS"
+        record(level, "denied: " + ", ".join(f"{d.split(':')[0]} {errno.errorcode[int(d.split(':')[1])]}"
+                                             for d in denied.split(",")))
