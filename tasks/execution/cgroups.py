@@ -243,11 +243,13 @@ class WorkerCgroup:
         self.worker_procs_file.write_text(str(pid))
 
     def _dirs(self) -> list[tuple[str, Path]]:
-        """Every directory of the slot, leaves first."""
+        """Every directory of the slot, leaves first (a stale one may hold anything)."""
         out = []
         for kind, slot in self.slots.items():
-            out += [(kind, slot / sub) for sub in ("tests", "worker") if (slot / sub).is_dir()]
-            out.append((kind, slot))
+            for parent, subdirs, _ in os.walk(slot, topdown=False):
+                out += [(kind, Path(parent) / d) for d in subdirs]
+            if slot.is_dir():
+                out.append((kind, slot))
         return out
 
     def kill_all(self) -> None:

@@ -14,9 +14,11 @@ that would outlive the test, or reach another user's) and memfds (memory RLIMIT_
 count). Syscalls of another ABI (i386 `int 0x80`, x32) kill the process, as libseccomp does by
 default.
 
-The `process` level loads a much smaller filter (`NAMESPACES`): it only denies new namespaces
-(unshare, setns, clone with a CLONE_NEW* flag). Without it a program without capabilities could
-still create a user namespace, become root in it and mount or unshare anything there.
+The `process` level loads a much smaller filter (`NAMESPACES`), once, into the worker (test
+children inherit it): it only denies new namespaces (unshare, setns, clone with a CLONE_NEW*
+flag). Without it a program without capabilities could still create a user namespace, become
+root in it and mount or unshare anything there. unshare(CLONE_NEWIPC) alone stays allowed: each
+test child needs it before it drops its capabilities, and without them it fails anyway.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 CLONE_THREAD = 0x00010000
+CLONE_NEWIPC = 0x08000000
 # Stands for the child's pid in the compiled program until the child patches it in.
 PID_PLACEHOLDER = 0x7ACE5EED
 
@@ -62,7 +65,7 @@ OWN_PID_ONLY = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
 FULL = "full"
 NAMESPACES = "namespaces"
 # CLONE_NEWTIME, NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
-CLONE_NEW_FLAGS = (0x80, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+CLONE_NEW_FLAGS = (0x80, 0x00020000, 0x02000000, 0x04000000, CLONE_NEWIPC, 0x10000000, 0x20000000, 0x40000000)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -81,7 +84,7 @@ def _build(seccomp: Any, kind: str) -> Any:
     # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone.
     rules: list[tuple[int, str, tuple[Any, ...]]] = [(seccomp.ERRNO(errno.ENOSYS), "clone3", ())]
     if kind == NAMESPACES:
-        rules += [(eperm, "unshare", ()), (eperm, "setns", ())]
+        rules += [(eperm, "unshare", (seccomp.Arg(0, seccomp.NE, CLONE_NEWIPC),)), (eperm, "setns", ())]
         rules += [(eperm, "clone", (seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag),)) for flag in CLONE_NEW_FLAGS]
     else:
         rules += [(eperm, name, ()) for name in DENIED]
@@ -124,7 +127,8 @@ class CompiledFilter:
         self._prog = _SockFprog(self.instructions, ctypes.addressof(self._buffer))
 
     def load(self, pid: int) -> None:
-        """In the test child (single-threaded, after PR_SET_NO_NEW_PRIVS): install the filter."""
+        """Install the filter on this process (single-threaded; after PR_SET_NO_NEW_PRIVS unless
+        it has CAP_SYS_ADMIN): `FULL` in the test child, `NAMESPACES` in the worker."""
         for off in self.offsets:
             struct.pack_into("=I", self._buffer, off, pid)
         if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self._prog), 0, 0) != 0:
