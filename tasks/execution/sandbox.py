@@ -326,7 +326,7 @@ def _private_namespaces(level: str, scratch_dir: str) -> list[str]:
     _mount(None, "/", None, MS_REC | MS_SLAVE)  # nothing mounted from here on reaches the host
     layers = ["private mount and IPC namespaces"]
     if level == PROCESS:
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={SHM_BYTES}")
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={SHM_BYTES},nr_inodes=1024")
         layers.append("private /dev/shm")
         if os.path.isdir(CGROUP_FS):  # a capability-less uid 0 owns the cgroup files: hide them
             _mount("tmpfs", CGROUP_FS, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
