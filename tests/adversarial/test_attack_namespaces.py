@@ -5,6 +5,7 @@ and a raw clone(CLONE_NEWUSER) (a filter must catch clone's flags, not only unsh
 import platform
 
 from conftest import stdin_problem
+from tasks.execution import sandbox
 
 ATTACK = "user / mount / other namespaces (unshare, clone)"
 
@@ -32,7 +33,9 @@ print("made", ",".join(made) or "-")
 
 def test_namespaces_cannot_be_created(attack, level, record):
     r = attack.run(level, CODE, stdin_problem(["1\n"], ["made -\n"]))
+    if not sandbox.describe(level)["namespaces_denied"]:  # `process` without libseccomp: documented gap
+        record(level, f"NOT blocked: {r.stdout.split()[1]} (no libseccomp for the namespace filter)")
+        return
     assert r.status == "passed", f"namespaces created: {r.stdout}"
-    how = ("denied: no capabilities, seccomp denies unshare/setns/clone with CLONE_NEW*" if level == "process"
-           else "denied: seccomp")
-    record(level, how)
+    record(level, "denied: seccomp filter on the worker, no capabilities" if level == "process"
+           else "denied: seccomp filter")
