@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -99,15 +100,14 @@ def _bases() -> dict[str, Path]:
     if V2 in mounts and V2 in own:
         base = mounts[V2] / own[V2].lstrip("/")
         controllers = _read(base / "cgroup.controllers").split()
-        if "pids" not in controllers:
-            return {}
-        wanted = [c for c in ("pids", "memory") if c in controllers]
-        if set(wanted) - set(_read(base / "cgroup.subtree_control").split()):
+        enabled = _read(base / "cgroup.subtree_control").split()
+        missing = [c for c in ("pids", "memory") if c in controllers and c not in enabled]
+        if missing:
             try:  # only possible where the no-internal-processes rule allows it (the root cgroup)
-                (base / "cgroup.subtree_control").write_text(" ".join("+" + c for c in wanted))
+                (base / "cgroup.subtree_control").write_text(" ".join("+" + c for c in missing))
             except OSError:
-                return {}
-        return {V2: base}
+                pass
+        return {V2: base} if "pids" in _read(base / "cgroup.subtree_control").split() else {}
     return {}
 
 
@@ -316,7 +316,7 @@ def create(tag: str, limits: Limits) -> WorkerCgroup | None:
     if not bases:
         return None
     for kind, base in bases.items():
-        _remove_stale(base)
+        _remove_stale(kind, base)
     # Unique per call: several pools of one process must never share (and so kill) a cgroup.
     name = f"{_PREFIX}{os.getpid()}-{next(_serial)}-{tag}"
     cg = WorkerCgroup({kind: base / name for kind, base in bases.items()})
@@ -328,7 +328,7 @@ def create(tag: str, limits: Limits) -> WorkerCgroup | None:
     return cg
 
 
-def _remove_stale(parent: Path) -> None:
+def _remove_stale(kind: str, parent: Path) -> None:
     """Clear cgroups left by dispatchers that were killed (their pid is in the name)."""
     try:
         entries = [p for p in parent.iterdir() if p.name.startswith(_PREFIX)]
@@ -340,7 +340,6 @@ def _remove_stale(parent: Path) -> None:
         except ValueError:
             continue
         if owner != os.getpid() and not _pid_alive(owner):
-            kind = V2 if (entry / "cgroup.controllers").exists() else "v1"
             WorkerCgroup({kind: entry}).remove()
 
 
@@ -351,8 +350,10 @@ def available() -> dict[str, str | bool]:
         return {}
     if V2 in bases:
         base = bases[V2]
-        return {"version": V2, "pids": True, "memory": "memory" in _read(base / "cgroup.controllers").split(),
-                "kill": "cgroup.kill" if (base / "cgroup.kill").exists() else "kill rounds"}
+        # The root cgroup has no cgroup.kill file even where the kernel (>= 5.14) has it.
+        release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
+        return {"version": V2, "pids": True, "memory": "memory" in _read(base / "cgroup.subtree_control").split(),
+                "kill": "cgroup.kill" if release >= (5, 14) else "kill rounds"}
     return {"version": "v1", "pids": True, "memory": "memory" in bases,
             "kill": "freezer" if "freezer" in bases else "kill rounds"}
 
