@@ -183,16 +183,18 @@ def start_worker(conn_fd: int, cgroup: Any, library_paths: list[str]) -> Sandbox
     gets its cgroups as inherited fds (its own cgroup.procs, and the `tests` directories)."""
     join_fd = -1
     tests: dict[str, int] = {}
+    opened: list[int] = []
     try:
         if cgroup is not None:
             join_fd = os.open(cgroup.worker_procs_file, os.O_WRONLY | os.O_CLOEXEC)
+            opened.append(join_fd)
             for kind, path in cgroup.tests.items():
                 tests[kind] = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        fds = (conn_fd, *([join_fd] if join_fd >= 0 else []), *tests.values())
+                opened.append(tests[kind])
         code = f"from tasks.execution.bwrap import entry; entry({conn_fd}, {join_fd}, {tests!r})"
-        return SandboxedProcess(command(library_paths, code, os.geteuid() == 0), fds)
+        return SandboxedProcess(command(library_paths, code, os.geteuid() == 0), (conn_fd, *opened))
     finally:
-        for fd in ([join_fd] if join_fd >= 0 else []) + list(tests.values()):
+        for fd in opened:
             os.close(fd)
 
 

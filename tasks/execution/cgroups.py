@@ -11,9 +11,9 @@ enabled, or cgroup v1 hierarchies), the dispatcher gives each worker slot its ow
                       (swap off), frozen or `cgroup.kill`ed after each test, so descendants of
                       any depth end with it
 
-Each test child joins `tests` itself before it drops its privileges, so the worker never is in
-the memory cgroup whose limit the program hits: the OOM killer picks a process of the test, and
-the worker reads the cgroup's OOM counter to report `memory_limit`.
+Each test child joins `tests` itself before it drops its privileges; the worker stays outside the
+memory cgroup whose limit the program hits, so the OOM killer only ever picks a process of the
+test, and the worker reads the cgroup's OOM counter to report `memory_limit`.
 With cgroup v1 the pids, memory and freezer hierarchies are separate trees; each gets the same
 layout (the worker joins only the pids one). Elsewhere this is unavailable and the other layers
 (seccomp, an unprivileged uid with RLIMIT_NPROC, the subreaper's kill rounds) apply.
@@ -28,6 +28,7 @@ import re
 import signal
 import time
 from pathlib import Path
+
 from tasks.execution.limits import Limits
 
 _PREFIX = "taco-eval-"

@@ -440,8 +440,7 @@ def prepare(level: str, worker_index: int, scratch_dir: str | None = None,
         except OSError:
             if level == SECCOMP and not unprivileged_can_import():
                 raise  # never run programs as uid 0 at `seccomp`: `_seccomp_problem` said so first
-    ipc_per_test = level == PROCESS and namespaces
-    private_shm = ipc_per_test
+    fresh_ipc = level == PROCESS and namespaces  # an IPC namespace per test, a private /dev/shm
     ruleset = compiled = None
     if level in (SECCOMP, BWRAP):
         try:
@@ -472,7 +471,7 @@ def prepare(level: str, worker_index: int, scratch_dir: str | None = None,
     def confine() -> None:
         if tests_cgroup is not None:
             tests_cgroup.join()
-        if ipc_per_test:
+        if fresh_ipc:
             _unshare(CLONE_NEWIPC)  # its IPC objects die with the test's last process
         if uid is not None:
             os.setgroups([])
@@ -489,8 +488,8 @@ def prepare(level: str, worker_index: int, scratch_dir: str | None = None,
 
     def end_test() -> bool:
         out_of_memory = tests_cgroup.end_test() if tests_cgroup is not None else False
-        if private_shm:
-            _empty_folder("/dev/shm")
+        if fresh_ipc:
+            _empty_folder("/dev/shm")  # the worker's own: POSIX shm of the test goes with it
         return out_of_memory
 
     keep = (ruleset.fd,) if ruleset is not None else ()
