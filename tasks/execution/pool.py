@@ -108,9 +108,9 @@ class ExecutionPool:
         self._slots = [_Slot(i) for i in range(self.size)]
         self.worker_restarts = 0
         self._failed_starts = 0
-        # One pids cgroup per slot where cgroups are writable: a cap on processes that binds root,
-        # and a way to kill whatever a dead worker's programs left behind.
-        self.cgroups: list[cgroups.PidsCgroup | None] = [None] * self.size
+        # Cgroups per slot where they are writable: caps on processes and memory that bind root,
+        # and a way to kill whatever a test or a dead worker's programs left behind.
+        self.cgroups: list[cgroups.WorkerCgroup | None] = [None] * self.size
         self._library_paths = sandbox.python_paths() if isolation == sandbox.BWRAP else []
 
     @property
@@ -149,11 +149,10 @@ class ExecutionPool:
                 cg.remove()
                 self.cgroups[i] = None
 
-    def _cgroup(self, slot: _Slot) -> cgroups.PidsCgroup | None:
+    def _cgroup(self, slot: _Slot) -> cgroups.WorkerCgroup | None:
         cg = self.cgroups[slot.index]
         if cg is None:
-            # The worker and its test child (and threads) count too.
-            cg = cgroups.create(f"w{slot.index}", self.limits.max_processes + 4)
+            cg = cgroups.create(f"w{slot.index}", self.limits)
             self.cgroups[slot.index] = cg
         else:
             cg.kill_all()  # what the previous worker's programs left behind
@@ -162,16 +161,12 @@ class ExecutionPool:
     def _spawn(self, slot: _Slot) -> None:
         cg = self._cgroup(slot)
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        settings = WorkerSettings(index=slot.index, isolation=self.isolation, limits=self.limits)
+        settings = WorkerSettings(index=slot.index, isolation=self.isolation, limits=self.limits,
+                                  cgroup=cg.tests if cg is not None else None)
         if self.isolation == sandbox.BWRAP:
             from tasks.execution import bwrap
 
-            cg_fd = os.open(cg.procs_file, os.O_WRONLY | os.O_CLOEXEC) if cg is not None else None
-            try:
-                proc = bwrap.start_worker(child_conn.fileno(), cg_fd, self._library_paths)
-            finally:
-                if cg_fd is not None:
-                    os.close(cg_fd)
+            proc = bwrap.start_worker(child_conn.fileno(), cg, self._library_paths)
             child_conn.close()
             try:
                 parent_conn.send(settings)

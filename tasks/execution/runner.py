@@ -104,11 +104,17 @@ def kill_group(pid: int) -> None:
             pass
 
 
-def reap_strays(max_rounds: int = 50) -> int:
-    """Kill and reap every remaining child of this (subreaper) process; return how many."""
+def reap_strays(limit_s: float = 5.0) -> int:
+    """Kill and reap every remaining child of this (subreaper) process; return how many.
+
+    Rounds go on until one finds no child, however deep the chain: a process that forks and
+    exits before its kill lands hands its child to us, and the next round kills that one (a
+    fork with SIGKILL pending fails, so each round gains on the chain). Bounded in time only.
+    Where the test's cgroup was killed as a whole first, one round reaps the corpses."""
     path = f"/proc/self/task/{os.getpid()}/children"
     killed = 0
-    for _ in range(max_rounds):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
         try:
             pids = [int(p) for p in Path(path).read_text().split()]
         except OSError:
@@ -121,7 +127,7 @@ def reap_strays(max_rounds: int = 50) -> int:
             if not done:
                 break
         if not pids:
-            return killed
+            break
         for pid in pids:
             kill_group(pid)
             killed += 1
@@ -292,11 +298,14 @@ class TestRunner:
         kill_group(pid)
         if status is None:
             os.waitpid(pid, 0)
+        out_of_memory = self.confinement.end_test()
         reap_strays()
         self._fresh_workdir()
         _, out_fd, err_fd, report_fd = self.fds
         report, payload_at = _read_report(report_fd)
         verdict = statuses.TIMEOUT if status is None else _classify(status, report)
+        if out_of_memory and verdict == statuses.RUNTIME_ERROR:  # killed by its memory cgroup
+            verdict = statuses.MEMORY_LIMIT
         stdout = _read_all(out_fd, limits.output_limit_bytes)
         stderr_tail = _read_tail(err_fd, _STDERR_TAIL).decode("utf-8", "replace")
         if verdict is not None and verdict != statuses.WRONG_ANSWER:

@@ -45,6 +45,7 @@ class WorkerSettings:
     index: int
     isolation: str
     limits: Any  # tasks.execution.limits.Limits
+    cgroup: Any = None  # the slot's `tests` cgroups (`cgroups.WorkerCgroup.tests`), if any
 
 
 def _address_space_now() -> int:
@@ -144,7 +145,7 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
     base = tempfile.mkdtemp(prefix=f"taco-eval-w{settings.index}-", dir=tmp)
     os.chmod(base, 0o711)
     try:
-        confinement = sandbox.prepare(settings.isolation, settings.index, base)
+        confinement = sandbox.prepare(settings.isolation, settings.index, base, settings.cgroup)
     except BaseException:
         scratch.remove_tree(base)
         raise
