@@ -123,7 +123,11 @@ def evaluate_samples(
                        stop_on_failure=judge_config.early_stop) for i, k in enumerate(todo)]
 
     def judge(job: ProgramJob, index: int, outcome: TestOutcome) -> tuple[judging.TestVerdict, bool]:
-        verdict = judging.judge_test(unique[todo[job.job_id]][0], index, outcome, judge_config.float_tolerance)
+        try:
+            verdict = judging.judge_test(unique[todo[job.job_id]][0], index, outcome, judge_config.float_tolerance)
+        except Exception as exc:  # whatever a program made its output, it cannot end the run
+            verdict = judging.TestVerdict(statuses.RUNTIME_ERROR, f"output could not be judged: {type(exc).__name__}",
+                                          outcome.elapsed_ms)
         return verdict, verdict.passed or not judge_config.early_stop
 
     if jobs:

@@ -315,6 +315,9 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
         gen_wall, tokens = total(gen, "wall_s"), total(gen, "tokens")
         exe_wall, tests = total(exe, "wall_s"), total(exe, "tests_run")
         batches = sorted({str(g["batch_size"]) for g in gen if g.get("batch_size") is not None})
+        paths = sorted({f"{g['generation_path']}" + (f" ({g['generation_path_reason']})"
+                                                        if g.get("generation_path_reason") else "")
+                        for g in gen if g.get("generation_path")})
         peak_rss = max([float(i.get("peak_rss_mb") or 0) for i in exe + gen] or [0.0])
         peak_gpu = max([float(g.get("peak_gpu_memory_bytes") or 0) for g in gen] or [0.0])
         rows += [
@@ -323,6 +326,7 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
             ["generation", f"{gen_wall:.1f} s summed over shards, {tokens:.0f} tokens"
                            + (f" ({tokens / gen_wall:.1f} tokens/s)" if gen_wall and tokens else "")
                            + (f", batch size {', '.join(batches)}" if batches else "")],
+            ["generation path", "; ".join(paths) or "not recorded"],
             ["execution", f"{exe_wall:.1f} s summed over shards, {tests:.0f} tests"
                           + (f" ({tests / exe_wall:.0f} tests/s)" if exe_wall and tests else "")],
             ["peak memory", f"process {peak_rss:.0f} MB"

@@ -249,3 +249,18 @@ def test_throughput_smoke_many_programs_on_two_workers():
     results, stats = judge_many(ADD, codes)
     assert all(r.passed for r in results)
     assert stats.tests_run == 90
+
+
+def test_call_based_program_is_imported_not_run_as_main():
+    # TACO's reference imports the program as module `tmp_sol`: its guarded test block never runs.
+    code = ("def add(a, b):\n    return a + b\n"
+            "if __name__ == '__main__':\n    import sys\n    print(add(1, 1))\n    sys.exit(3)\n"
+            "assert __name__ == 'tmp_sol'\n")
+    r = judge_one(call_problem("add", [[1, 2]], [[3]]), code)
+    assert r.status == statuses.PASSED, r.detail
+
+
+def test_call_based_class_of_the_program_pickles():
+    code = ("import pickle\nclass P:\n    def __init__(self, v):\n        self.v = v\n"
+            "def f(x):\n    return pickle.loads(pickle.dumps(P(x))).v\n")
+    assert judge_one(call_problem("f", [[5]], [[5]]), code).status == statuses.PASSED

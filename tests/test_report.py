@@ -70,7 +70,9 @@ def make_run(
         shard_ids = list(range((len(ids) + shard_size - 1) // shard_size))
         manifest["shards"] = {str(s): {"task_ids": ids[s * shard_size:(s + 1) * shard_size],
                                        "generation": {"wall_s": 2.0, "tokens": 500, "tokens_per_s": 250.0,
-                                                      "batch_size": 8, "peak_gpu_memory_bytes": None},
+                                                      "batch_size": 8, "peak_gpu_memory_bytes": None,
+                                                      "generation_path": "fallback",
+                                                      "generation_path_reason": "sliding-window layers"},
                                        "execution": {"wall_s": 1.5, "tests_run": 300, "tests_per_s": 200.0,
                                                      "peak_rss_mb": 120.0}} for s in shard_ids}
         manifest["completed_shards"], manifest["failed_shards"] = shard_ids, []
@@ -136,6 +138,7 @@ def test_html_report_renders_from_a_run_folder_without_network(tmp_path, no_netw
     assert "non-deterministic output" in text and "case-insensitive" in text
     assert "process" in text and "ckpt-a" in text  # manifest: isolation level, model
     assert "250.0 tokens/s" in text and "200 tests/s" in text and "64 MiB" in text
+    assert "fallback (sliding-window layers)" in text
     md = paths.markdown.read_text()
     assert "![pass@k by difficulty, % of problems](plots/pass_at_k_by_difficulty.png)" in md
     assert (run / "problem_info.json").exists()

@@ -178,24 +178,40 @@ class SandboxedProcess:
             self.sentinel = -1
 
 
-def start_worker(conn_fd: int, cgroup_fd: int | None, library_paths: list[str]) -> SandboxedProcess:
-    fds = (conn_fd,) if cgroup_fd is None else (conn_fd, cgroup_fd)
-    code = f"from tasks.execution.bwrap import entry; entry({conn_fd}, {-1 if cgroup_fd is None else cgroup_fd})"
-    return SandboxedProcess(command(library_paths, code, os.geteuid() == 0), fds)
+def start_worker(conn_fd: int, cgroup: Any, library_paths: list[str]) -> SandboxedProcess:
+    """`cgroup`: the slot's `cgroups.WorkerCgroup`, or None. The sandbox has no /sys: the worker
+    gets its cgroups as inherited fds (its own cgroup.procs, and the `tests` directories)."""
+    join_fd = -1
+    tests: dict[str, int] = {}
+    opened: list[int] = []
+    try:
+        if cgroup is not None:
+            join_fd = os.open(cgroup.worker_procs_file, os.O_WRONLY | os.O_CLOEXEC)
+            opened.append(join_fd)
+            for kind, path in cgroup.tests.items():
+                tests[kind] = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                opened.append(tests[kind])
+        code = f"from tasks.execution.bwrap import entry; entry({conn_fd}, {join_fd}, {tests!r})"
+        return SandboxedProcess(command(library_paths, code, os.geteuid() == 0), (conn_fd, *opened))
+    finally:
+        for fd in opened:
+            os.close(fd)
 
 
-def entry(conn_fd: int, cgroup_fd: int) -> None:
-    """Runs inside the sandbox: join the slot's pids cgroup, then serve as an ordinary worker."""
+def entry(conn_fd: int, join_fd: int, tests: dict[str, int]) -> None:
+    """Runs inside the sandbox: join the slot's cgroup, then serve as an ordinary worker."""
+    import dataclasses
+
     from multiprocess.connection import Connection
 
-    if cgroup_fd >= 0:
+    if join_fd >= 0:
         try:
-            os.write(cgroup_fd, b"0")  # "0": the writing process
+            os.write(join_fd, b"0")  # "0": the writing process
         except OSError:
             pass
-        os.close(cgroup_fd)
+        os.close(join_fd)
     conn = Connection(conn_fd)
     settings: Any = conn.recv()
     from tasks.execution.worker import worker_main
 
-    worker_main(conn, settings)
+    worker_main(conn, dataclasses.replace(settings, cgroup=tests or None))

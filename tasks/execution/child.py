@@ -49,13 +49,14 @@ class Stdio:
     encoding: str
     errors: str
     recursion_limit: int
+    buffer_size: int  # io.open takes the st_blksize of a regular file
 
     @classmethod
-    def of_this_interpreter(cls) -> "Stdio":
+    def of_this_interpreter(cls, buffer_size: int) -> "Stdio":
         out = sys.__stdout__
         if out is not None and getattr(out, "encoding", None):
-            return cls(out.encoding, out.errors or "strict", sys.getrecursionlimit())
-        return cls("utf-8", "strict", sys.getrecursionlimit())
+            return cls(out.encoding, out.errors or "strict", sys.getrecursionlimit(), buffer_size)
+        return cls("utf-8", "strict", sys.getrecursionlimit(), buffer_size)
 
 
 class NotPlainData(Exception):
@@ -96,42 +97,61 @@ def to_plain(value: Any, depth: int = 0) -> Any:
     return _numpy_plain(value)
 
 
-def _std_stream(fd: int, write: bool, name: str, encoding: str, errors: str, line_buffering: bool) -> io.TextIOWrapper:
+def _std_stream(fd: int, write: bool, name: str, stdio: Stdio, errors: str, line_buffering: bool) -> io.TextIOWrapper:
     # What CPython's create_stdio builds for a non-tty fd: a buffered binary file that does not
     # own the fd, its raw file named "<stdin>"…, and a text layer that splits lines at "\n" only.
-    buffer = io.open(fd, "wb" if write else "rb", buffering=-1, closefd=False)
+    buffer = io.open(fd, "wb" if write else "rb", buffering=stdio.buffer_size, closefd=False)
     buffer.raw.name = name
-    text = io.TextIOWrapper(buffer, encoding=encoding, errors=errors, newline="\n", line_buffering=line_buffering)
+    text = io.TextIOWrapper(buffer, encoding=stdio.encoding, errors=errors, newline="\n",
+                            line_buffering=line_buffering)
     text.mode = "w" if write else "r"
     return text
 
 
-def _install_stdio(stdio: Stdio) -> None:
-    sys.stdin = sys.__stdin__ = _std_stream(0, False, "<stdin>", stdio.encoding, stdio.errors, False)
-    sys.stdout = sys.__stdout__ = _std_stream(1, True, "<stdout>", stdio.encoding, stdio.errors, False)
-    # Since Python 3.9 a non-interactive stderr is line buffered.
-    sys.stderr = sys.__stderr__ = _std_stream(2, True, "<stderr>", stdio.encoding, "backslashreplace", True)
+@dataclass
+class Stage:
+    """The program's module and stdio, built by the worker just before it forks the test child:
+    every object a forked child builds or touches costs it a copy-on-write page fault."""
+
+    module: types.ModuleType
+    streams: tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]
+    header: dict[str, Any]
+    replaced: tuple[Any, ...] = ()
+
+
+def stage(header: dict[str, Any], stdio: Stdio, call_based: bool, workdir: str) -> Stage:
+    module = types.ModuleType(CALL_MODULE_NAME if call_based else "__main__")
+    module.__dict__.update(header)  # TACO's import header: a documented deviation users rely on
+    # `python3 program.py` makes __file__ absolute; the program "lives" in its work dir.
+    module.__dict__.update(__file__=os.path.join(workdir, "program.py"), __cached__=None)
+    streams = (
+        _std_stream(0, False, "<stdin>", stdio, stdio.errors, False),
+        _std_stream(1, True, "<stdout>", stdio, stdio.errors, False),
+        # Since Python 3.9 a non-interactive stderr is line buffered.
+        _std_stream(2, True, "<stderr>", stdio, "backslashreplace", True),
+    )
+    return Stage(module, streams, header)
+
+
+def _enter(stage: Stage, stdio: Stdio) -> types.ModuleType:
+    """Make the interpreter look freshly started on the program (in the child)."""
+    # The worker's own stdio objects stay referenced: freeing them here would flush and close them.
+    stage.replaced = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
+    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__ = stage.streams
     sys.argv = ["program.py"]
     sys.setrecursionlimit(stdio.recursion_limit)
     # The worker imported `tempfile` and cached its temp dir; a program asks the environment anew.
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None
-
-
-def _module(name: str, header: dict[str, Any]) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(header)  # TACO's import header: a documented deviation users rely on
-    # `python3 program.py` makes __file__ absolute; the program "lives" in its work dir.
-    module.__dict__.update(__file__=os.path.join(os.getcwd(), "program.py"), __cached__=None,
-                           __builtins__=header["__builtins__"])
-    sys.modules[name] = module  # pickling a class the program defines looks it up here
-    return module
+    atexit._clear()  # the worker's handlers are not the program's
+    sys.modules[stage.module.__name__] = stage.module  # pickling a class the program defines looks it up here
+    return stage.module
 
 
 def _report(end: str, code: int, payload: bytes = b"") -> None:
     """Replace anything the program wrote on the side channel with how it really ended."""
-    data = json.dumps({"end": end, "code": code}).encode() + b"\n" + payload
+    data = b'{"end": "%s", "code": %d}\n' % (end.encode(), code) + payload
     os.ftruncate(REPORT_FD, 0)
     view, offset = memoryview(data), 0
     while offset < len(data):
@@ -174,18 +194,19 @@ def _flush_std_files() -> bool:
     return ok
 
 
-def _clear_module(module: types.ModuleType) -> None:
+def _clear_module(module: types.ModuleType, header: dict[str, Any]) -> None:
     # As the interpreter's module teardown: names with one leading underscore first, then the
     # rest, so objects only the program held are collected (and buffered files it opened flush).
+    # Header names still bound to the header's objects free nothing: leave them untouched.
     namespace = module.__dict__
     for first_pass in (True, False):
         for key in list(namespace):
             underscore = key.startswith("_") and not key.startswith("__")
-            if key != "__builtins__" and underscore == first_pass:
+            if key != "__builtins__" and underscore == first_pass and namespace[key] is not header.get(key):
                 namespace[key] = None
 
 
-def _shutdown(main: types.ModuleType, status: int) -> int:
+def _shutdown(stage: Stage, status: int) -> int:
     """The interpreter's finalisation, in its order; returns the final exit status."""
     try:
         threading._shutdown()  # joins non-daemon threads, like the interpreter does first
@@ -199,7 +220,7 @@ def _shutdown(main: types.ModuleType, status: int) -> int:
         status = _FLUSH_FAILED_STATUS
     sys.stdout, sys.stderr, sys.stdin = sys.__stdout__, sys.__stderr__, sys.__stdin__
     try:
-        _clear_module(main)
+        _clear_module(stage.module, stage.header)
         gc.collect()
     except BaseException:
         pass
@@ -207,13 +228,11 @@ def _shutdown(main: types.ModuleType, status: int) -> int:
     return status
 
 
-def run_stdin_program(code_obj: Any, header: dict[str, Any], stdio: Stdio) -> None:
+def run_stdin_program(code_obj: Any, stage: Stage, stdio: Stdio) -> None:
     """Run the program as `python3 program.py`; never returns."""
     end, status = END_EXIT, 1
     try:
-        _install_stdio(stdio)
-        atexit._clear()  # the worker's handlers are not the program's
-        main = _module("__main__", header)
+        main = _enter(stage, stdio)
         try:
             exec(code_obj, main.__dict__)
             error = None
@@ -228,7 +247,7 @@ def run_stdin_program(code_obj: Any, header: dict[str, Any], stdio: Stdio) -> No
             end = END_MEMORY if isinstance(error, MemoryError) else END_EXCEPTION
             _print_exception(error)
         del error
-        status = _shutdown(main, status)
+        status = _shutdown(stage, status)
         _report(end, status)
     except BaseException:
         pass
@@ -251,12 +270,11 @@ def _join_threads() -> None:
             t.join()
 
 
-def run_call_program(code_obj: Any, header: dict[str, Any], stdio: Stdio, fn_name: str, args: list[Any]) -> None:
+def run_call_program(code_obj: Any, stage: Stage, stdio: Stdio, fn_name: str, args: list[Any]) -> None:
     """Import the program as a module, call its entry point, report the return value; never returns."""
     end, status, payload = END_EXCEPTION, 1, b""
     try:
-        _install_stdio(stdio)
-        module = _module(CALL_MODULE_NAME, header)
+        module = _enter(stage, stdio)
         try:
             exec(code_obj, module.__dict__)
             target = _find_entry_point(module.__dict__, fn_name)

@@ -8,7 +8,6 @@ retries the program they were running a bounded number of times.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -16,8 +15,8 @@ from typing import Any, Callable, Iterable, Iterator
 import multiprocess
 from multiprocess.connection import wait
 
-from taco_eval import config
-from tasks.execution import cgroups, sandbox
+from taco_eval import config, statuses
+from tasks.execution import cgroups, sandbox, scratch
 from tasks.execution import worker as w
 from tasks.execution.limits import Limits
 from tasks.execution.runner import TestOutcome
@@ -66,8 +65,32 @@ def _release(process: Any) -> None:
 
 def _remove_scratch(slot: _Slot) -> None:
     if slot.scratch is not None:
-        shutil.rmtree(slot.scratch, ignore_errors=True)
+        scratch.remove_tree(slot.scratch)
         slot.scratch = None
+
+
+def _valid_outcome(outcome: Any) -> bool:
+    return (type(outcome) is TestOutcome and (outcome.status is None or outcome.status in statuses.ALL)
+            and type(outcome.stdout) is bytes and (outcome.returned is None or type(outcome.returned) is str)
+            and type(outcome.stderr_tail) is str and type(outcome.elapsed_ms) is float
+            and (outcome.exit_code is None or type(outcome.exit_code) is int))
+
+
+def _valid_message(msg: Any, job: ProgramJob | None) -> bool:
+    """Whether `msg` is one the worker protocol allows, for the job the slot is running."""
+    if type(msg) is not tuple or not msg:
+        return False
+    kind = msg[0]
+    if kind == w.MSG_READY:
+        return len(msg) == 3 and type(msg[1]) is int and type(msg[2]) is str
+    if job is None or len(msg) < 2 or type(msg[1]) is not int:
+        return kind in (w.MSG_TEST, w.MSG_COMPILE_ERROR, w.MSG_DONE)  # late news of a finished job
+    if kind == w.MSG_TEST:
+        return (len(msg) == 4 and type(msg[2]) is int and 0 <= msg[2] < len(job.inputs)
+                and _valid_outcome(msg[3]))
+    if kind == w.MSG_COMPILE_ERROR:
+        return len(msg) == 3 and type(msg[2]) is str
+    return kind == w.MSG_DONE and len(msg) == 2
 
 
 def default_workers() -> int:
@@ -85,9 +108,9 @@ class ExecutionPool:
         self._slots = [_Slot(i) for i in range(self.size)]
         self.worker_restarts = 0
         self._failed_starts = 0
-        # One pids cgroup per slot where cgroups are writable: a cap on processes that binds root,
-        # and a way to kill whatever a dead worker's programs left behind.
-        self.cgroups: list[cgroups.PidsCgroup | None] = [None] * self.size
+        # Cgroups per slot where they are writable: caps on processes and memory that bind root,
+        # and a way to kill whatever a test or a dead worker's programs left behind.
+        self.cgroups: list[cgroups.WorkerCgroup | None] = [None] * self.size
         self._library_paths = sandbox.python_paths() if isolation == sandbox.BWRAP else []
 
     @property
@@ -126,11 +149,10 @@ class ExecutionPool:
                 cg.remove()
                 self.cgroups[i] = None
 
-    def _cgroup(self, slot: _Slot) -> cgroups.PidsCgroup | None:
+    def _cgroup(self, slot: _Slot) -> cgroups.WorkerCgroup | None:
         cg = self.cgroups[slot.index]
         if cg is None:
-            # The worker and its test child (and threads) count too.
-            cg = cgroups.create(f"w{slot.index}", self.limits.max_processes + 4)
+            cg = cgroups.create(f"w{slot.index}", self.limits)
             self.cgroups[slot.index] = cg
         else:
             cg.kill_all()  # what the previous worker's programs left behind
@@ -139,16 +161,12 @@ class ExecutionPool:
     def _spawn(self, slot: _Slot) -> None:
         cg = self._cgroup(slot)
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        settings = WorkerSettings(index=slot.index, isolation=self.isolation, limits=self.limits)
+        settings = WorkerSettings(index=slot.index, isolation=self.isolation, limits=self.limits,
+                                  cgroup=cg.tests if cg is not None else None)
         if self.isolation == sandbox.BWRAP:
             from tasks.execution import bwrap
 
-            cg_fd = os.open(cg.procs_file, os.O_WRONLY | os.O_CLOEXEC) if cg is not None else None
-            try:
-                proc = bwrap.start_worker(child_conn.fileno(), cg_fd, self._library_paths)
-            finally:
-                if cg_fd is not None:
-                    os.close(cg_fd)
+            proc = bwrap.start_worker(child_conn.fileno(), cg, self._library_paths)
             child_conn.close()
             try:
                 parent_conn.send(settings)
@@ -266,6 +284,12 @@ class ExecutionPool:
             msg = slot.conn.recv()
         except (EOFError, OSError):
             slot.eof = True  # the sentinel check replaces the worker
+            return None
+        except Exception:  # not even a message: nothing more from this worker can be trusted
+            msg = None
+        if not _valid_message(msg, slot.job):
+            slot.eof = True
+            slot.process.kill()  # the sentinel check replaces it and retries (or blames) the program
             return None
         kind = msg[0]
         if kind == w.MSG_READY:

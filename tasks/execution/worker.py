@@ -45,6 +45,7 @@ class WorkerSettings:
     index: int
     isolation: str
     limits: Any  # tasks.execution.limits.Limits
+    cgroup: Any = None  # the slot's `tests` cgroups (`cgroups.WorkerCgroup.tests`), if any
 
 
 def _address_space_now() -> int:
@@ -123,9 +124,20 @@ def _scrub_environment() -> None:
         del os.environ[var]
 
 
+def _open_std_fds() -> None:
+    # Test children's stdio objects are built on fds 0-2 here before each fork (then dup2'd over):
+    # a worker started without one of them gets /dev/null there.
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one
+
+
 def worker_main(conn: Any, settings: WorkerSettings) -> None:
     tmp = tempfile.gettempdir()  # before the scrub drops TMPDIR
     _scrub_environment()
+    _open_std_fds()
     from tasks.execution import header, runner, sandbox, scratch
 
     namespace = header.preload()
@@ -133,7 +145,7 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
     base = tempfile.mkdtemp(prefix=f"taco-eval-w{settings.index}-", dir=tmp)
     os.chmod(base, 0o711)
     try:
-        confinement = sandbox.prepare(settings.isolation, settings.index, base)
+        confinement = sandbox.prepare(settings.isolation, settings.index, base, settings.cgroup)
     except BaseException:
         scratch.remove_tree(base)
         raise

@@ -143,12 +143,13 @@ def processes_named(token: str) -> list[int]:
 
 class Harness:
     def __init__(self) -> None:
-        self._pools: dict[tuple[str, float], ExecutionPool] = {}
+        self._pools: dict[tuple[str, float, int], ExecutionPool] = {}
 
-    def pool(self, level: str, timeout_s: float = FAST_TIMEOUT_S) -> ExecutionPool:
-        key = (level, timeout_s)
+    def pool(self, level: str, timeout_s: float = FAST_TIMEOUT_S,
+             memory_limit_mb: int = Limits.memory_limit_mb) -> ExecutionPool:
+        key = (level, timeout_s, memory_limit_mb)
         if key not in self._pools:
-            pool = ExecutionPool(1, Limits(timeout_s=timeout_s), level)
+            pool = ExecutionPool(1, Limits(timeout_s=timeout_s, memory_limit_mb=memory_limit_mb), level)
             pool.__enter__()
             self._pools[key] = pool
         return self._pools[key]
@@ -160,8 +161,8 @@ class Harness:
 
     def run(self, level: str, code: str, problem: Problem, decoys: Decoys | None = None,
             timeout_s: float = FAST_TIMEOUT_S, extra_budget_s: float = 0.0,
-            decoys_may_change: bool = False) -> AttackResult:
-        pool = self.pool(level, timeout_s)
+            decoys_may_change: bool = False, memory_limit_mb: int = Limits.memory_limit_mb) -> AttackResult:
+        pool = self.pool(level, timeout_s, memory_limit_mb)
         token = _comm_token()
         job = ProgramJob(0, _prelude(token) + code, problem.fn_name, problem.inputs, stop_on_failure=True)
         outcomes: list[TestOutcome] = []
@@ -216,8 +217,9 @@ class BoundHarness:
     def __init__(self, harness: Harness, decoys: Decoys):
         self._harness, self._decoys = harness, decoys
 
-    def pool(self, level: str, timeout_s: float = FAST_TIMEOUT_S) -> ExecutionPool:
-        return self._harness.pool(level, timeout_s)
+    def pool(self, level: str, timeout_s: float = FAST_TIMEOUT_S,
+             memory_limit_mb: int = Limits.memory_limit_mb) -> ExecutionPool:
+        return self._harness.pool(level, timeout_s, memory_limit_mb)
 
     def run(self, level: str, code: str, problem: Problem, **kw: Any) -> AttackResult:
         kw.setdefault("decoys", self._decoys)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tasks.execution import bwrap, cgroups, landlock, sandbox, seccomp_filter
+from tasks.execution.limits import Limits
 from tasks.execution.pool import ExecutionPool
+from tasks.execution.worker import ProgramJob
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,17 +109,24 @@ def test_landlock_ruleset_confines_a_child(tmp_path):
     assert (inside / "ok").exists()
 
 
-def test_pids_cgroups_are_never_shared():
-    if cgroups.available() is None:
-        pytest.skip("no writable pids cgroup here")
-    a, b = cgroups.create("w0", 10), cgroups.create("w0", 10)
+def test_worker_cgroups_are_never_shared_and_cap_pids_and_test_memory():
+    if not cgroups.available():
+        pytest.skip("no writable cgroups here")
+    limits = Limits(memory_limit_mb=100, max_processes=6)
+    a, b = cgroups.create("w0", limits), cgroups.create("w0", limits)
     try:
-        assert a.path != b.path
-        assert (a.path / "pids.max").read_text().strip() == "10"
+        assert a.slots != b.slots
+        pids = a.slots.get("pids", a.slots.get("v2"))
+        assert (pids / "pids.max").read_text().strip() == "10"  # the worker and its child count too
+        assert (pids / "tests" / "pids.max").read_text().strip() == "6"  # a test alone: its own cap
+        if cgroups.available()["memory"]:
+            memory = a.slots.get("memory", a.slots.get("v2")) / "tests"
+            limit = memory / ("memory.max" if a.version == "v2" else "memory.limit_in_bytes")
+            assert int(limit.read_text()) == (100 + cgroups.MEMORY_HEADROOM_MB) << 20
     finally:
         a.remove()
         b.remove()
-    assert not a.path.exists() and not b.path.exists()
+    assert not any(p.exists() for p in [*a.slots.values(), *b.slots.values()])
 
 
 @pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI installs bubblewrap and libseccomp; a laptop may not")
@@ -124,3 +134,24 @@ def test_ci_exercises_the_strong_levels():
     # Every strong-level test skips when its level is unavailable: in CI that must be a failure,
     # or a broken sandbox start (a venv hidden by the private /tmp, say) would pass unnoticed.
     assert sandbox.unavailable_reasons() == {}
+
+
+@pytest.mark.skipif(bwrap.executable() is None, reason="bwrap is not installed")
+def test_bwrap_sandbox_has_its_own_ipc_namespace():
+    if "bwrap" in sandbox.unavailable_reasons():
+        pytest.skip(sandbox.unavailable_reasons()["bwrap"])
+    argv = bwrap.command(sandbox.python_paths(), "import os; print(os.readlink('/proc/self/ns/ipc'))",
+                         os.geteuid() == 0)
+    inside = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL).stdout.strip()
+    assert inside.startswith("ipc:[") and inside != os.readlink("/proc/self/ns/ipc")
+
+
+def test_no_test_child_runs_as_root_at_the_strong_levels(level):
+    if os.geteuid() != 0 or level == "process":
+        pytest.skip("only root drops to an unprivileged uid, and only at the strong levels")
+    code = "import os\nprint(*os.getresuid(), *os.getresgid())\n"
+    with ExecutionPool(1, Limits(timeout_s=5), level) as pool:
+        (run,) = list(pool.run([ProgramJob(0, code, None, [""])], lambda job, i, outcome: (outcome, True)))
+    ids = [int(x) for x in run.verdicts[0].stdout.split()]
+    assert len(ids) == 6 and 0 not in ids, ids
+    assert sandbox.describe(level)["unprivileged_uid"]
