@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 # Bumped whenever a change alters verdicts or generations for the same inputs: part of every cache key.
-CODE_VERSION = "taco-eval/3"
+CODE_VERSION = "taco-eval/4"
 
 # --- execution -----------------------------------------------------------------------------------
 DEFAULT_TIMEOUT_S = 4.0  # per test, TACO's value

@@ -9,10 +9,8 @@ import pytest
 from tasks.problems import load_problems, normalise_row
 from tasks.tolerance import stated_tolerance
 
-# The statements of 40 real Codeforces problems from DeepMind CodeContests (CC BY 4.0; Li et al.,
-# "Competition-level code generation with AlphaCode", Science 2022), in the order of the project's
-# codecontests sample; six have float answers.
-CODECONTESTS = Path(__file__).parent / "data" / "codecontests_statements.jsonl"
+# 40 real Codeforces problems (tests/data/codecontests_sample/README.md); six have float answers.
+CODECONTESTS = Path(__file__).parent / "data" / "codecontests_sample" / "problems.jsonl"
 FLOAT_TASKS = {16, 17, 18, 19, 20, 21}
 
 
