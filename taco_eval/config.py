@@ -20,7 +20,7 @@ PROGRAM_BUDGET_TIMEOUTS = 12
 DEFAULT_MEMORY_LIMIT_MB = 2048  # address space above the interpreter's own
 DEFAULT_OUTPUT_LIMIT_BYTES = 64 * 1024 * 1024  # stdout/stderr/file size cap per test
 DEFAULT_MAX_OPEN_FILES = 64
-DEFAULT_MAX_PROCESSES = 64  # threads count too; only enforced for an unprivileged uid
+DEFAULT_MAX_PROCESSES = 64  # per test, threads count too: a pids cgroup, else RLIMIT_NPROC for an unprivileged uid
 STDERR_TAIL_BYTES = 2048
 # Programs longer than this are compiled in a forked child under the test limits (compiling a
 # pathological 2 MB program takes seconds and ~800 MiB); shorter ones compile in the worker.
