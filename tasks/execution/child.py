@@ -116,6 +116,7 @@ class Stage:
     module: types.ModuleType
     streams: tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]
     header: dict[str, Any]
+    middle_collections: int  # collections of generation 1 so far (the child compares)
     replaced: tuple[Any, ...] = ()
 
 
@@ -130,7 +131,7 @@ def stage(header: dict[str, Any], stdio: Stdio, call_based: bool, workdir: str) 
         # Since Python 3.9 a non-interactive stderr is line buffered.
         _std_stream(2, True, "<stderr>", stdio, "backslashreplace", True),
     )
-    return Stage(module, streams, header)
+    return Stage(module, streams, header, gc.get_stats()[1]["collections"])
 
 
 def _enter(stage: Stage, stdio: Stdio) -> types.ModuleType:
@@ -199,10 +200,10 @@ def _clear_module(module: types.ModuleType, header: dict[str, Any]) -> None:
     # rest, so objects only the program held are collected (and buffered files it opened flush).
     # Header names still bound to the header's objects free nothing: leave them untouched.
     namespace = module.__dict__
+    bound = [k for k, v in namespace.items() if k != "__builtins__" and v is not header.get(k)]
     for first_pass in (True, False):
-        for key in list(namespace):
-            underscore = key.startswith("_") and not key.startswith("__")
-            if key != "__builtins__" and underscore == first_pass and namespace[key] is not header.get(key):
+        for key in bound:
+            if (key.startswith("_") and not key.startswith("__")) == first_pass:
                 namespace[key] = None
 
 
@@ -221,7 +222,10 @@ def _shutdown(stage: Stage, status: int) -> int:
     sys.stdout, sys.stderr, sys.stdin = sys.__stdout__, sys.__stderr__, sys.__stdin__
     try:
         _clear_module(stage.module, stage.header)
-        gc.collect()
+        # Objects reach the oldest generation only through a collection of the middle one: if
+        # none ran in this child, collecting up to the middle one finds every object the program
+        # made, without the full collection's sweep of the free lists (~0.15 ms of page faults).
+        gc.collect(2 if gc.get_stats()[1]["collections"] != stage.middle_collections else 1)
     except BaseException:
         pass
     _flush_std_files()  # the interpreter's last flush: what fails here is lost without a word
