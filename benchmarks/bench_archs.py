@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    from tasks.generation import ModelConfig, SamplingConfig, clear_backend_cache, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, clear_backend_cache, generate_shard, load_backend
     from tasks.problems import load_problems
     from tests.tiny_archs import ARCHS, build_arch_model
     from tests.tiny_model import build_tokenizer

@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taco_eval.types import MODE_CALL, MODE_STDIN, JudgeConfig, Problem  # noqa: E402
-from tasks.evaluation import Sample, evaluate_samples  # noqa: E402
+from tasks.types import MODE_CALL, MODE_STDIN, JudgeConfig, Problem  # noqa: E402
+from tasks.judging.evaluate import Sample, evaluate_samples  # noqa: E402
 from tasks.execution import sandbox  # noqa: E402
 from tasks.execution.pool import default_workers  # noqa: E402
-from tasks.judging import compare_return, compare_stdout  # noqa: E402
+from tasks.judging.rules import compare_return, compare_stdout  # noqa: E402
 from tasks.problems import load_problems, read_raw_rows  # noqa: E402
 
 TACO_HEADER = (

@@ -2,7 +2,7 @@
 
 (a) TACO's `generation.py` loop: one `model.generate` call per sample (seed i for sample i, no
     batching, no stop strings: it runs to EOS or max tokens and truncates afterwards);
-(b) this engine: `tasks.generation.generate_shard` over the same problems (cross-prompt batches,
+(b) this engine: `tasks.generation.generate.generate_shard` over the same problems (cross-prompt batches,
     `num_return_sequences`, stop strings halting generation).
 
 Both use the same loaded model and tokenizer, the same sampling settings and the same number of
@@ -36,7 +36,7 @@ def taco_loop(model, tokenizer, prompts, n, temperature, top_p, max_tokens, devi
     import numpy as np
     import torch
 
-    from tasks.prompts import truncate_at_stop
+    from tasks.generation.prompts import truncate_at_stop
 
     tokens = samples = 0
     codes = []
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from tasks.generation import ModelConfig, SamplingConfig, build_prompts, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, build_prompts, generate_shard, load_backend
     from tasks.problems import load_problems
 
     model_arg = args.model

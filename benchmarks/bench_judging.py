@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taco_eval.types import MODE_STDIN, Problem  # noqa: E402
+from tasks.types import MODE_STDIN, Problem  # noqa: E402
 from tasks.execution.runner import TestOutcome  # noqa: E402
-from tasks.judging import judge_test  # noqa: E402
+from tasks.judging.rules import judge_test  # noqa: E402
 
 SCENARIOS = ("short", "long", "short10", "long10", "token")
 

@@ -43,12 +43,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from storage.rundir import GENERATIONS, RESULTS, RunDir
-    from taco_eval.types import JudgeConfig
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
-    from tasks.models import resolve_model
+    from tasks.types import JudgeConfig
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.models import resolve_model
     from tasks.plan import DatasetSpec, plan_shards
     from tasks.problems import load_spec
-    from tasks.shards import execute_shard
+    from tasks.judging.shards import execute_shard
 
     spec = DatasetSpec(limit=args.limit)
     loaded = load_spec(spec)
@@ -76,7 +76,7 @@ def main() -> None:
     seq_wall = time.perf_counter() - t0
     print(f"sequential : generation {gen_s:7.1f} s + execution {exec_s:7.1f} s = wall {seq_wall:7.1f} s")
 
-    import taco_eval.config as cfg
+    import tasks.defaults as cfg
 
     cfg.VERDICT_CACHE = work / "verdicts.sqlite"  # empty: the flow judges every program, like (a)
     from prefect.testing.utilities import prefect_test_harness

@@ -25,14 +25,16 @@ from storage.atomic import write_json
 from storage.manifest import new_manifest
 from storage.rundir import GENERATIONS, RESULTS, RunDir, run_id_for
 from storage.tables import read_rows
-from taco_eval import config
-from taco_eval.types import JudgeConfig, MalformedRow, ProgramResult
+from tasks import defaults
+from tasks.types import JudgeConfig, MalformedRow, ProgramResult
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, run_identity
-from tasks.prefect_tasks import execute_shard_task, generate_shard_task, load_problems_task
+from flows.shard_tasks import execute_shard_task, generate_shard_task, load_problems_task
 from tasks.problems import load_spec
-from tasks.reporting import build_report, publish_report_artifacts, report_finished_run
+from flows.artifacts import publish_report_artifacts
+from flows.finish import report_finished_run
+from tasks.reporting.report import build_report
 
 
 def _result_storage(output_dir: str) -> LocalFileSystem:
@@ -76,18 +78,18 @@ def taco_eval_flow(
     seed: int = 1234,
     prompt_format: str = "taco",
     batch_size: str = "auto",
-    timeout: float = config.DEFAULT_TIMEOUT_S,
-    memory_limit_mb: int = config.DEFAULT_MEMORY_LIMIT_MB,
+    timeout: float = defaults.DEFAULT_TIMEOUT_S,
+    memory_limit_mb: int = defaults.DEFAULT_MEMORY_LIMIT_MB,
     all_tests: bool = False,
     isolation: str = "auto",
     workers: int | None = None,
-    k: list[int] = list(config.DEFAULT_KS),
+    k: list[int] = list(defaults.DEFAULT_KS),
     shard_size: int = 5,
     output_dir: str = "out",
     shard_ids: list[int] | None = None,
     force: bool = False,
     regression_threshold: float = 0.02,
-    float_tolerance: float = config.FLOAT_TOLERANCE,
+    float_tolerance: float = defaults.FLOAT_TOLERANCE,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     cfg = RunConfig(
@@ -105,14 +107,14 @@ def taco_eval_flow(
     loaded_info = load_problems_task(dataset_dict)
     for m in loaded_info["malformed"]:
         logger.warning("skipping task %s (%s): %s", m["index"], m["problem_id"], m["reason"])
-    from tasks.models import resolve_model
+    from tasks.generation.models import resolve_model
 
     model_path = resolve_model(cfg.model)
     identity = run_identity(cfg, loaded_info["fingerprint"], model_fingerprint(model_path, cfg.model_revision))
     run_id = run_id_for(identity)
     rundir = RunDir.under(cfg.output_dir, run_id)
     rundir.root.mkdir(parents=True, exist_ok=True)
-    manifest = new_manifest(run_id, cfg.to_dict(), identity)
+    manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
     manifest["dataset"] = {k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split",
                                                          "special_judges_applied")}
     manifest["isolation"] = sandbox.describe(cfg.judge.isolation)

@@ -8,8 +8,8 @@ from typing import Any, Iterable, Sequence
 
 from storage.atomic import write_json
 
-from taco_eval import statuses
-from taco_eval.types import JUDGE_NONDETERMINISTIC, MalformedRow, Problem, ProgramResult
+from tasks import statuses
+from tasks.types import JUDGE_NONDETERMINISTIC, MalformedRow, Problem, ProgramResult
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

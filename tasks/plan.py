@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taco_eval import config
-from taco_eval.types import JudgeConfig
+from tasks import defaults
+from tasks.types import JudgeConfig
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RunConfig:
     batch_size: int | str = "auto"
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     workers: int | None = None
-    ks: tuple[int, ...] = config.DEFAULT_KS
+    ks: tuple[int, ...] = defaults.DEFAULT_KS
     shard_size: int = 5
     output_dir: str = "out"
 
@@ -68,7 +68,7 @@ def model_fingerprint(model: str, revision: str | None) -> str:
 def run_identity(cfg: RunConfig, dataset_fingerprint: str, model_fp: str) -> dict[str, Any]:
     """Everything that changes the numbers (and nothing that does not: paths, workers)."""
     return {
-        "code_version": config.CODE_VERSION,
+        "code_version": defaults.CODE_VERSION,
         "dataset": dataset_fingerprint,
         "model": model_fp,
         "dtype": cfg.torch_dtype,

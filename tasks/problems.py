@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from taco_eval.types import (
+from tasks.types import (
     JUDGE_CASE_INSENSITIVE,
     JUDGE_DEFAULT,
     JUDGE_FLOAT_TOLERANCE,
@@ -181,7 +181,7 @@ def _read_hub(repo_id: str, split: str, revision: str | None) -> tuple[list[dict
 def read_raw_rows(source: str, split: str = "test", revision: str | None = None) -> tuple[list[Any], str | None]:
     """Raw TACO rows of one split, in order, and the resolved revision (hub only)."""
     if source == SAMPLES:
-        text = resources.files("taco_eval").joinpath("data/sample_problems.jsonl")
+        text = resources.files("tasks").joinpath("data/sample_problems.jsonl")
         with resources.as_file(text) as path:
             return _read_jsonl(path), None
     path = Path(os.path.expanduser(source))
@@ -317,7 +317,7 @@ def load_spec(spec: Any) -> LoadedProblems:
 
 def taco_special_judges() -> dict[int, str]:
     """TACO's test-split special-judge list (FlagOpen/TACO output_spj.jsonl) as task_id → judge."""
-    text = resources.files("taco_eval").joinpath("data/taco_output_spj.jsonl").read_text()
+    text = resources.files("tasks").joinpath("data/taco_output_spj.jsonl").read_text()
     table = {}
     for line in text.splitlines():
         if line.strip():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from taco_eval.types import JUDGE_DEFAULT, MODE_CALL, MODE_STDIN, JudgeConfig, Problem
-from tasks.evaluation import Sample, evaluate_samples
+from tasks.types import JUDGE_DEFAULT, MODE_CALL, MODE_STDIN, JudgeConfig, Problem
+from tasks.judging.evaluate import Sample, evaluate_samples
 
 
 def stdin_problem(inputs, outputs, task_id=0, judge=JUDGE_DEFAULT, difficulty="EASY", skills=("Sorting",)):

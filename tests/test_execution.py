@@ -6,8 +6,8 @@ import time
 import pytest
 
 from storage.verdict_cache import VerdictCache
-from taco_eval import statuses
-from taco_eval.types import JUDGE_CASE_INSENSITIVE
+from tasks import statuses
+from tasks.types import JUDGE_CASE_INSENSITIVE
 from tasks.execution.limits import Limits
 from tasks.execution.pool import ExecutionPool
 from tasks.execution.worker import ProgramJob

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from storage.generations import read_generations
-from taco_eval.types import JudgeConfig
-from tasks import judging
-from tasks.evaluation import Sample, _verdict_from_run, evaluate_samples
+from tasks.types import JudgeConfig
+from tasks.judging import rules as judging
+from tasks.judging.evaluate import Sample, _verdict_from_run, evaluate_samples
 from tasks.execution import sandbox
 from tasks.execution.limits import Limits
 from tasks.execution.pool import ExecutionPool

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage.generations import GenerationsError, read_generations
-from taco_eval import statuses
-from taco_eval.types import MODE_CALL, MODE_STDIN, JudgeConfig, MalformedRow, Problem
-from tasks.evaluation import Sample, evaluate_samples
+from tasks import statuses
+from tasks.types import MODE_CALL, MODE_STDIN, JudgeConfig, MalformedRow, Problem
+from tasks.judging.evaluate import Sample, evaluate_samples
 from tasks.problems import DatasetError, load_problems, normalise_row
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

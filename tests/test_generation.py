@@ -13,8 +13,8 @@ import warnings
 import pytest
 
 from storage.tables import read_rows
-from taco_eval.types import MODE_CALL, MODE_STDIN, Problem
-from tasks.prompts import (
+from tasks.types import MODE_CALL, MODE_STDIN, Problem
+from tasks.generation.prompts import (
     PROMPT_CHAT,
     STOP_STRINGS,
     build_prompt,
@@ -78,7 +78,7 @@ def test_chat_code_is_the_last_fenced_block():
 def test_chat_prompt_uses_the_tokenizer_template(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from tasks.prompts import PromptError
+    from tasks.generation.prompts import PromptError
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     prompt = build_prompt(problem(question="Sum it."), PROMPT_CHAT, tok)
@@ -93,7 +93,7 @@ def test_chat_prompt_uses_the_tokenizer_template(tiny_model_dir):
 
 
 def test_configs_are_frozen_hashable_and_json_round_trip():
-    from tasks.generation import ModelConfig, SamplingConfig
+    from tasks.generation.generate import ModelConfig, SamplingConfig
 
     m = ModelConfig("smollm2")
     s = SamplingConfig(n=4, temperature=0.0, top_p=0.9, max_tokens=32, seed=7, prompt_format="chat", batch_size="auto")
@@ -113,7 +113,7 @@ def test_configs_are_frozen_hashable_and_json_round_trip():
 
 
 def test_shard_seeds_are_deterministic_and_distinct():
-    from tasks.generation import SamplingConfig, shard_seed
+    from tasks.generation.generate import SamplingConfig, shard_seed
 
     assert shard_seed(1234, 3) == shard_seed(1234, 3)
     assert len({shard_seed(1234, k) for k in range(50)}) == 50
@@ -122,7 +122,7 @@ def test_shard_seeds_are_deterministic_and_distinct():
 
 
 def test_taco_generations_json_shape(tmp_path):
-    from tasks.generation import write_taco_generations_json
+    from tasks.generation.generate import write_taco_generations_json
 
     rows = [{"task_id": 3, "sample_idx": 1, "code": "b"}, {"task_id": 3, "sample_idx": 0, "code": "a"},
             {"task_id": 1, "sample_idx": 0, "code": "c"}]
@@ -135,7 +135,7 @@ def test_taco_generations_json_shape(tmp_path):
 
 
 def test_resolve_model(tmp_path, tiny_model_dir):
-    from tasks.models import ModelNotFound, resolve_model, smollm2_gguf_path
+    from tasks.generation.models import ModelNotFound, resolve_model, smollm2_gguf_path
 
     assert resolve_model(str(tiny_model_dir)) == str(tiny_model_dir.resolve())
     assert resolve_model("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"  # hub id, untouched
@@ -157,7 +157,7 @@ def test_resolve_model(tmp_path, tiny_model_dir):
 
 
 def test_generate_shard_writes_n_rows_per_problem(tiny_model_dir, samples, tmp_path):
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, shard_seed
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, shard_seed
 
     probs = samples[:3]
     out = tmp_path / "shard-00004.parquet"
@@ -177,7 +177,7 @@ def test_generate_shard_writes_n_rows_per_problem(tiny_model_dir, samples, tmp_p
         assert r["code"] == truncate_at_stop(r["completion"])
     # The seed column tells the seed each batch started from; all derive from the shard's seed.
     base = shard_seed(11, 4)
-    from tasks.backends.base import derive_seed
+    from tasks.generation.backends.base import derive_seed
 
     assert {r["seed"] for r in rows} <= {derive_seed(base, slot) for slot in range(15)}
     # Same config, same shard → same samples; another shard id → other seeds.
@@ -189,7 +189,7 @@ def test_generate_shard_writes_n_rows_per_problem(tiny_model_dir, samples, tmp_p
 
 def test_greedy_is_identical_at_batch_1_and_8(tiny_model_dir, samples, tmp_path):
     """Left padding is correct: a prompt's greedy continuation ignores its batch neighbours."""
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard
 
     probs = samples[:10]  # prompts of 230–440 tokens: batches of 8 pad heavily
     model = ModelConfig(str(tiny_model_dir), device="cpu")
@@ -241,7 +241,7 @@ class Scripted:
 
 
 def test_stop_strings_halt_generation(tiny_model_dir, samples, tmp_path, fresh_backends):
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
 
     model_cfg = ModelConfig(str(tiny_model_dir), device="cpu")
     backend = load_backend(model_cfg)
@@ -268,7 +268,7 @@ def test_stop_strings_halt_generation(tiny_model_dir, samples, tmp_path, fresh_b
 
 
 def test_eos_and_length_finish_reasons(tiny_model_dir, samples, tmp_path, fresh_backends):
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
 
     model_cfg = ModelConfig(str(tiny_model_dir), device="cpu")
     backend = load_backend(model_cfg)
@@ -284,7 +284,7 @@ def test_eos_and_length_finish_reasons(tiny_model_dir, samples, tmp_path, fresh_
 
 
 def test_chat_format_extracts_the_fenced_code(tiny_model_dir, samples, tmp_path, fresh_backends):
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
 
     model_cfg = ModelConfig(str(tiny_model_dir), device="cpu")
     backend = load_backend(model_cfg)
@@ -316,7 +316,7 @@ def oom_when_rows_exceed(model, limit, counter):
 
 
 def test_auto_batch_halves_on_oom_and_matches_an_undisturbed_run(tiny_model_dir, samples, tmp_path, fresh_backends):
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
 
     model_cfg = ModelConfig(str(tiny_model_dir), device="cpu")
     probs = samples[:12]
@@ -341,8 +341,8 @@ def test_auto_batch_halves_on_oom_and_matches_an_undisturbed_run(tiny_model_dir,
 
 
 def test_oom_down_to_single_sample_generation_warns(tiny_model_dir, samples, tmp_path, fresh_backends):
-    from tasks.backends.base import BackendError
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.backends.base import BackendError
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
 
     model_cfg = ModelConfig(str(tiny_model_dir), device="cpu")
     backend = load_backend(model_cfg)
@@ -368,7 +368,7 @@ def test_oom_down_to_single_sample_generation_warns(tiny_model_dir, samples, tmp
 def test_lanes_cover_disjoint_shards():
     import threading
 
-    from tasks.generation import lane_devices, run_lanes
+    from tasks.generation.generate import lane_devices, run_lanes
 
     assert lane_devices(None) == ["auto"]
     assert lane_devices(["cpu", "cpu"]) == ["cpu"]
@@ -398,8 +398,8 @@ def test_lanes_cover_disjoint_shards():
 def test_vllm_backend_maps_the_options(monkeypatch):
     import types
 
-    from tasks.backends.base import GenerationParams
-    from tasks.backends.vllm import VLLMBackend
+    from tasks.generation.backends.base import GenerationParams
+    from tasks.generation.backends.vllm import VLLMBackend
 
     captured = {}
     fake = types.ModuleType("vllm")
@@ -437,8 +437,8 @@ def test_vllm_backend_maps_the_options(monkeypatch):
 
 
 def test_vllm_missing_is_a_clear_error(monkeypatch):
-    from tasks.backends.base import BackendUnavailable
-    from tasks.backends.vllm import import_vllm
+    from tasks.generation.backends.base import BackendUnavailable
+    from tasks.generation.backends.vllm import import_vllm
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # import fails as if not installed
     with pytest.raises(BackendUnavailable, match=r"pip install 'taco-eval\[vllm\]'"):
@@ -448,7 +448,7 @@ def test_vllm_missing_is_a_clear_error(monkeypatch):
 def test_shared_prompt_cache_and_in_place_kv_growth_change_no_sample(tiny_model_dir, samples, tmp_path, fresh_backends):
     """The prompt prefilled once for its n samples, and the KV cache grown in place, give exactly
     the samples of transformers' own path (num_return_sequences, concatenating cache)."""
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
 
     model_cfg = ModelConfig(str(tiny_model_dir), device="cpu")
     backend = load_backend(model_cfg)
@@ -465,7 +465,7 @@ def test_shared_prompt_cache_and_in_place_kv_growth_change_no_sample(tiny_model_
 def test_growing_layer_matches_concatenation():
     import torch
 
-    from tasks.backends.hf_cache import GrowingLayer
+    from tasks.generation.backends.hf_cache import GrowingLayer
 
     torch.manual_seed(0)
     grown, reference = GrowingLayer(reserve=2), []
@@ -486,7 +486,7 @@ def test_nucleus_sampler_keeps_transformers_top_p_set_and_samples_from_it():
     import torch
     from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
-    from tasks.backends.hf import NucleusSampler
+    from tasks.generation.backends.hf import NucleusSampler
 
     torch.manual_seed(0)
     for temperature, top_p in ((0.2, 0.95), (0.8, 0.95), (1.0, 0.5), (0.7, 0.999)):

@@ -94,13 +94,13 @@ def greedy_reference(folder, prompts):
 
 
 def engine(folder):
-    from tasks.backends.hf import HFBackend
+    from tasks.generation.backends.hf import HFBackend
 
     return HFBackend(str(folder), device="cpu", quiet=True)
 
 
 def params(batch_size, n=1, temperature=0.0, top_p=1.0, max_tokens=NEW_TOKENS, seed=0):
-    from tasks.backends.base import GenerationParams
+    from tasks.generation.backends.base import GenerationParams
 
     return GenerationParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                             batch_size=batch_size, stop_strings=())
@@ -223,7 +223,7 @@ def test_shard_stats_and_run_summary_name_the_path(tiny_model_dir, tokenizer, tm
     """The path and its reason reach the shard stats (which the flow seals into the run manifest)
     and the summary of `taco-eval generate`."""
     from taco_eval.cli import main
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard
     from tasks.problems import load_problems
 
     problems = load_problems().problems[:2]

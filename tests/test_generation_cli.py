@@ -100,7 +100,7 @@ def test_usage_errors_are_one_line_exit_2(tiny_model_dir, tmp_path, capsys):
 
 KILL_SCRIPT = """
 import sys, time
-import tasks.generation as g
+import tasks.generation.generate as g
 real = g.generate_shard
 def generate_shard(problems, model_cfg, sampling_cfg, shard_id, out_path, progress=None):
     if shard_id == 2:
@@ -114,7 +114,7 @@ sys.exit(main(sys.argv[2:]))
 
 
 def test_killed_run_keeps_finished_shards_and_resumes(tiny_model_dir, tmp_path):
-    from tasks.generation import shard_is_complete
+    from tasks.generation.generate import shard_is_complete
     from tasks.problems import load_problems
 
     out = tmp_path / "killed"
@@ -160,8 +160,8 @@ def test_find_batch_size_on_cpu(tiny_model_dir, capsys):
 
 def test_find_batch_size_on_gpu_stops_at_the_first_oom(monkeypatch):
     """The search logic on a (simulated) GPU: the largest size before the first OOM wins."""
-    import tasks.generation as g
-    from tasks.backends.hf import ProbeResult
+    import tasks.generation.generate as g
+    from tasks.generation.backends.hf import ProbeResult
 
     tried = []
 

@@ -9,7 +9,7 @@ import pytest
 
 from storage.run_index import INDEX_NAME, append_run, entry_for_run, previous_run, read_index
 from taco_eval.cli import main
-from tasks.history import history_entries, history_rows, write_history
+from tasks.reporting.history import history_entries, history_rows, write_history
 from tests.test_report import make_problems, make_run
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taco_eval.types import (
+from tasks.types import (
     JUDGE_CASE_INSENSITIVE,
     JUDGE_DEFAULT,
     JUDGE_FLOAT_TOLERANCE,
@@ -19,9 +19,9 @@ from taco_eval.types import (
     MODE_STDIN,
     Problem,
 )
-from tasks import tokens
+from tasks.judging import tokens
 from tasks.execution.runner import TestOutcome as Outcome  # not collected as a test class
-from tasks.judging import (
+from tasks.judging.rules import (
     compare_return,
     compare_stdout,
     expected_return,

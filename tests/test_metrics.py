@@ -2,8 +2,8 @@ from math import comb
 
 import pytest
 
-from taco_eval import statuses
-from taco_eval.types import JUDGE_NONDETERMINISTIC, MalformedRow, ProgramResult
+from tasks import statuses
+from tasks.types import JUDGE_NONDETERMINISTIC, MalformedRow, ProgramResult
 from tasks.metrics import compute_metrics, pass_at_k
 from tests.helpers import stdin_problem
 

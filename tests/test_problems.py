@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from taco_eval.types import (
+from tasks.types import (
     JUDGE_CASE_INSENSITIVE,
     JUDGE_DEFAULT,
     JUDGE_FLOAT_TOLERANCE,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from taco_eval import statuses
-from taco_eval.types import JudgeConfig
-from tasks.evaluation import Sample, evaluate_samples
+from tasks import statuses
+from tasks.types import JudgeConfig
+from tasks.judging.evaluate import Sample, evaluate_samples
 from tasks.execution import sandbox
 from tasks.problems import load_problems
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from storage.run_index import append_run, read_index
-from tasks.regression import REGRESSION_EVENT, check_regression, record_run
-from tasks.reporting import report_finished_run
+from flows.finish import record_run, report_finished_run
+from tasks.reporting.regression import REGRESSION_EVENT, check_regression
 from tests.test_report import make_problems, make_run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -150,8 +150,9 @@ def test_report_artifacts_are_published(prefect_api, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from tasks.history import publish_history_artifacts, write_history
-    from tasks.reporting import build_report, publish_report_artifacts
+    from flows.artifacts import publish_history_artifacts, publish_report_artifacts
+    from tasks.reporting.history import write_history
+    from tasks.reporting.report import build_report
 
     problems = make_problems(6)
     base = make_run(tmp_path / "runs" / "base", {t: 2 for t in range(6)}, problems=problems, run_id="base")

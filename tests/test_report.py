@@ -11,10 +11,11 @@ import pytest
 
 from storage.atomic import write_json
 from storage.manifest import new_manifest
+from tasks.defaults import CODE_VERSION
 from storage.rundir import RESULTS, RunDir
 from storage.tables import RESULTS_SCHEMA, write_rows
-from taco_eval import statuses
-from taco_eval.types import JUDGE_CASE_INSENSITIVE, JUDGE_NONDETERMINISTIC, ProgramResult
+from tasks import statuses
+from tasks.types import JUDGE_CASE_INSENSITIVE, JUDGE_NONDETERMINISTIC, ProgramResult
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec, RunConfig
 from tests.helpers import stdin_problem
@@ -65,7 +66,7 @@ def make_run(
             write_rows(rundir.shard(RESULTS, shard), [r for r in results if r.task_id in chunk], RESULTS_SCHEMA)
             rundir.seal(RESULTS, shard, {"samples": len(chunk) * n})
         cfg = RunConfig(dataset=DatasetSpec(source="synthetic-nonexistent.jsonl"), model=model, n=n, ks=tuple(ks))
-        manifest = new_manifest(run_id, cfg.to_dict(), {"model": model})
+        manifest = new_manifest(run_id, cfg.to_dict(), {"model": model}, code_version=CODE_VERSION)
         manifest["isolation"] = "process"
         shard_ids = list(range((len(ids) + shard_size - 1) // shard_size))
         manifest["shards"] = {str(s): {"task_ids": ids[s * shard_size:(s + 1) * shard_size],
@@ -112,7 +113,7 @@ def no_network(monkeypatch):
 
 
 def test_html_report_renders_from_a_run_folder_without_network(tmp_path, no_network):
-    from tasks.reporting import build_report
+    from tasks.reporting.report import build_report
 
     problems = make_problems(9, judges={4: JUDGE_NONDETERMINISTIC, 7: JUDGE_CASE_INSENSITIVE})
     run = make_run(tmp_path / "runs" / "run-a", {t: t % 5 for t in range(9)}, problems=problems,
@@ -145,7 +146,7 @@ def test_html_report_renders_from_a_run_folder_without_network(tmp_path, no_netw
 
 
 def test_report_numbers_match_metrics_and_tables(tmp_path):
-    from tasks.reporting import build_report
+    from tasks.reporting.report import build_report
 
     problems = make_problems(6)
     run = make_run(tmp_path / "r", {0: 4, 1: 0, 2: 2, 3: 4, 4: 1, 5: 0}, problems=problems)
@@ -169,7 +170,7 @@ def test_report_numbers_match_metrics_and_tables(tmp_path):
 
 
 def test_flat_evaluate_folder_without_manifest_or_problem_metadata(tmp_path):
-    from tasks.reporting import build_report
+    from tasks.reporting.report import build_report
 
     run = make_run(tmp_path / "flat", {0: 1, 1: 0, 2: 3}, layout="flat", problems=make_problems(3))
     paths = build_report(run)
@@ -183,7 +184,7 @@ def test_flat_evaluate_folder_without_manifest_or_problem_metadata(tmp_path):
 
 
 def test_unsealed_shard_is_left_out_and_noted(tmp_path):
-    from tasks.rundata import load_run
+    from tasks.reporting.rundata import load_run
 
     run = make_run(tmp_path / "r", {t: 2 for t in range(8)}, shard_size=4)
     (run / RESULTS / "shard-00001.json").unlink()
@@ -193,7 +194,7 @@ def test_unsealed_shard_is_left_out_and_noted(tmp_path):
 
 
 def test_not_a_run_folder(tmp_path):
-    from tasks.rundata import RunFolderError, load_run
+    from tasks.reporting.rundata import RunFolderError, load_run
 
     with pytest.raises(RunFolderError, match="no metrics.json"):
         load_run(tmp_path)
@@ -204,7 +205,7 @@ def test_problem_metadata_from_the_manifest_dataset_or_dash_d(tmp_path, capsys):
     takes it from -d. Either way the groups get intervals and the special judges are found."""
     from taco_eval.cli import main
     from tasks.problems import load_problems
-    from tasks.reporting import build_report
+    from tasks.reporting.report import build_report
 
     problems = load_problems("samples").problems
     passes = {p.task_id: p.task_id % 3 for p in problems}

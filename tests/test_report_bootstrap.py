@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tasks.bootstrap import bootstrap_ci, paired_bootstrap, per_problem_pass_at_k
+from tasks.reporting.bootstrap import bootstrap_ci, paired_bootstrap, per_problem_pass_at_k
 
 
 def test_constant_values_give_a_zero_width_interval():

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from taco_eval.cli import main
-from tasks.compare import compare_runs
-from tasks.rundata import load_run
+from tasks.reporting.compare import compare_runs
+from tasks.reporting.rundata import load_run
 from tests.test_report import make_problems, make_run
 
 # 6 problems: difficulties EASY, MEDIUM, HARD, EASY, MEDIUM, HARD (task_id % 3); n = 4 samples.
@@ -68,7 +68,7 @@ def test_different_problem_sets_compare_on_the_common_problems(tmp_path):
 
 def test_report_command_with_compare(two_runs, capsys):
     cur, base, problems = two_runs
-    from tasks.rundata import write_problem_info
+    from tasks.reporting.rundata import write_problem_info
 
     write_problem_info(cur, problems)
     assert main(["report", str(cur), "--compare", str(base), "--resamples", "300"]) == 0

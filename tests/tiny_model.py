@@ -53,7 +53,7 @@ for _ in range(int(input())):
 
 
 def _corpus() -> list[str]:
-    text = resources.files("taco_eval").joinpath("data/sample_problems.jsonl").read_text()
+    text = resources.files("tasks").joinpath("data/sample_problems.jsonl").read_text()
     docs = []
     for line in text.splitlines():
         if line.strip():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from taco_eval import config
+from tasks import defaults
 from taco_eval.errors import UsageError
-from taco_eval.types import JudgeConfig
+from tasks.types import JudgeConfig
 from tasks.execution import sandbox
 from tasks.problems import SAMPLES, DatasetError, LoadedProblems, load_problems
 
@@ -52,20 +52,20 @@ def load_from_args(args: argparse.Namespace) -> LoadedProblems:
 def add_judge_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("execution")
     g.add_argument("--workers", type=int, default=None, help="parallel execution workers (default: one per core)")
-    g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT_S,
-                   help=f"seconds per test (default {config.DEFAULT_TIMEOUT_S:g}, TACO's)")
-    g.add_argument("--memory-limit-mb", type=int, default=config.DEFAULT_MEMORY_LIMIT_MB,
-                   help=f"address space per test above the interpreter's (default {config.DEFAULT_MEMORY_LIMIT_MB})")
-    g.add_argument("--k", type=int_list, default=list(config.DEFAULT_KS),
+    g.add_argument("--timeout", type=float, default=defaults.DEFAULT_TIMEOUT_S,
+                   help=f"seconds per test (default {defaults.DEFAULT_TIMEOUT_S:g}, TACO's)")
+    g.add_argument("--memory-limit-mb", type=int, default=defaults.DEFAULT_MEMORY_LIMIT_MB,
+                   help=f"address space per test above the interpreter's (default {defaults.DEFAULT_MEMORY_LIMIT_MB})")
+    g.add_argument("--k", type=int_list, default=list(defaults.DEFAULT_KS),
                    help="pass@k values, comma-separated (default 1,10,100; only k <= samples are reported)")
     g.add_argument("--all-tests", action="store_true",
                    help="run every test of every program (default: stop at the first failure)")
     g.add_argument("--isolation", default=sandbox.AUTO,
                    help="auto (strongest available) or one of: " + ", ".join(sandbox.LEVELS))
     g.add_argument("--no-cache", action="store_true", help="do not reuse or store verdicts across runs")
-    g.add_argument("--float-tolerance", type=float, default=config.FLOAT_TOLERANCE, metavar="T",
+    g.add_argument("--float-tolerance", type=float, default=defaults.FLOAT_TOLERANCE, metavar="T",
                    help="a decimal expected token matches a number within T * max(1, |expected|) where the "
-                        f"statement states no tolerance (default {config.FLOAT_TOLERANCE:g}); 0: exact value "
+                        f"statement states no tolerance (default {defaults.FLOAT_TOLERANCE:g}); 0: exact value "
                         "equality except on TACO's float special-judge problems")
 
 

@@ -7,23 +7,23 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from taco_eval import config
+from tasks import defaults
 from taco_eval.errors import UsageError
 from taco_eval.commands.common import add_dataset_options, add_judge_options, judge_config_from_args, load_from_args
 from taco_eval.progress import EvaluationProgress
-from taco_eval.types import JudgeConfig, ProgramResult
+from tasks.types import JudgeConfig, ProgramResult
 from storage.atomic import write_json
 from storage.manifest import new_manifest
 from storage.rundir import run_id_for
 from storage.generations import GenerationsError, read_generations
 from storage.tables import RESULTS_SCHEMA, write_rows
 from storage.verdict_cache import VerdictCache
-from tasks.evaluation import EvaluationStats, Sample, evaluate_samples
+from tasks.judging.evaluate import EvaluationStats, Sample, evaluate_samples
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec
 from tasks.problems import LoadedProblems
-from tasks.report import format_summary
+from tasks.reporting.summary import format_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not samples:
         raise UsageError("no generations match the selected problems")
 
-    cache = None if args.no_cache else VerdictCache(config.VERDICT_CACHE)
+    cache = None if args.no_cache else VerdictCache(defaults.VERDICT_CACHE)
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
     with EvaluationProgress(len(samples)) as progress:
         results, stats = evaluate_samples(
@@ -87,11 +87,12 @@ def evaluation_manifest(args: argparse.Namespace, loaded: LoadedProblems, judge_
         args.dataset, args.split, args.revision, args.difficulties, args.skills, args.task_ids, args.limit,
         args.special_judges))
     identity = {"dataset": loaded.fingerprint(), "generations": str(Path(args.generations).resolve()),
-                "judge": dataclasses.asdict(judge_config), "code_version": config.CODE_VERSION}
+                "judge": dataclasses.asdict(judge_config), "code_version": defaults.CODE_VERSION}
     manifest = new_manifest(run_id_for(identity), {"command": "evaluate", "dataset": dataset,
                                                    "generations": identity["generations"],
                                                    "judge": identity["judge"], "workers": args.workers,
-                                                   "ks": args.k}, identity)
+                                                   "ks": args.k}, identity,
+                           code_version=defaults.CODE_VERSION)
     manifest["dataset"] = {"fingerprint": identity["dataset"], "revision": loaded.revision,
                            "rows_in_split": loaded.rows_in_split,
                            "special_judges_applied": loaded.special_judges_applied}

@@ -30,9 +30,9 @@ def _fmt_bytes(value: int | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from taco_eval.commands.generate import model_config_from_args
-    from tasks.backends.base import BackendError
-    from tasks.generation import GenerationError, build_prompts, find_batch_size, load_backend
-    from tasks.prompts import PromptError
+    from tasks.generation.backends.base import BackendError
+    from tasks.generation.generate import GenerationError, build_prompts, find_batch_size, load_backend
+    from tasks.generation.prompts import PromptError
 
     if args.max_batch_size < 1:
         raise UsageError(f"--max-batch-size must be at least 1, got {args.max_batch_size}")

@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def model_config_from_args(args: argparse.Namespace):
     """ModelConfig from the generation options; bad values → UsageError."""
-    from tasks.backends.base import BackendUnavailable
-    from tasks.generation import ModelConfig
-    from tasks.models import ModelNotFound, resolve_model
+    from tasks.generation.backends.base import BackendUnavailable
+    from tasks.generation.generate import ModelConfig
+    from tasks.generation.models import ModelNotFound, resolve_model
 
     model = args.model
     local = Path(os.path.expanduser(model))
@@ -48,7 +48,7 @@ def model_config_from_args(args: argparse.Namespace):
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     if cfg.backend == "vllm":
-        from tasks.backends.vllm import import_vllm
+        from tasks.generation.backends.vllm import import_vllm
 
         try:
             import_vllm()
@@ -62,7 +62,7 @@ def model_config_from_args(args: argparse.Namespace):
 
 
 def sampling_config_from_args(args: argparse.Namespace):
-    from tasks.generation import SamplingConfig
+    from tasks.generation.generate import SamplingConfig
 
     if args.temperature < 0:
         raise UsageError(f"--temperature must be ≥ 0 (0 means greedy), got {args.temperature:g}")
@@ -119,15 +119,15 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tasks.backends.base import BackendError
-    from tasks.generation import (
+    from tasks.generation.backends.base import BackendError
+    from tasks.generation.generate import (
         GenerationError,
         generate_run,
         plan_shards,
         shard_is_complete,
         shard_path,
     )
-    from tasks.prompts import PromptError, build_prompt
+    from tasks.generation.prompts import PromptError, build_prompt
 
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     remaining = sum(len(shard) * sampling.n for sid, shard in plan_shards(problems, args.shard_size)
                     if not shard_is_complete(shard_path(out_dir, sid), shard, sampling.n))
     if remaining:
-        from tasks.generation import ModelConfig, lane_devices, load_backend
+        from tasks.generation.generate import ModelConfig, lane_devices, load_backend
 
         # Load the model of every lane now: a model that cannot load or a device that does not
         # exist is a usage error, not a failure of every shard.

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from storage.run_index import index_path
-    from tasks.history import format_history, history_entries, text_table, write_history
+    from tasks.reporting.history import format_history, history_entries, text_table, write_history
 
     root = Path(args.output_dir)
     if not index_path(root).exists():

@@ -30,10 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tasks.bootstrap import RESAMPLES, SEED
+    from tasks.reporting.bootstrap import RESAMPLES, SEED
     from tasks.problems import DatasetError
-    from tasks.reporting import build_report
-    from tasks.rundata import RunFolderError
+    from tasks.reporting.report import build_report
+    from tasks.reporting.rundata import RunFolderError
 
     if args.resamples is not None and args.resamples < 1:
         raise UsageError(f"--resamples must be at least 1, got {args.resamples}")

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import multiprocess
 from multiprocess.connection import wait
 
-from taco_eval import config, statuses
+from tasks import defaults, statuses
 from tasks.execution import cgroups, sandbox, scratch
 from tasks.execution import worker as w
 from tasks.execution.limits import Limits
@@ -187,7 +187,7 @@ class ExecutionPool:
     def _replace(self, slot: _Slot) -> None:
         if not slot.ready:
             self._failed_starts += 1
-            if self._failed_starts > config.WORKER_START_FAILURES:
+            if self._failed_starts > defaults.WORKER_START_FAILURES:
                 hint = ("the bubblewrap sandbox cannot start here (see its message above; "
                         "try --isolation seccomp)" if self.isolation == sandbox.BWRAP else
                         "run with a main guard (`if __name__ == '__main__':`) when calling taco-eval from a script")
@@ -272,7 +272,7 @@ class ExecutionPool:
                 if run is None:
                     continue
                 attempts[run.job.job_id] = attempts.get(run.job.job_id, 0) + 1
-                if attempts[run.job.job_id] >= config.WORKER_RESPAWN_LIMIT:
+                if attempts[run.job.job_id] >= defaults.WORKER_RESPAWN_LIMIT:
                     run.crashed = "stopped answering within its budget" if overdue else "killed its execution worker"
                     run.elapsed_ms = (now - slot.started) * 1000.0
                     yield run

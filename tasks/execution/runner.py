@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taco_eval import statuses
+from tasks import statuses
 from tasks.execution import child, scratch
 from tasks.execution.limits import Limits, apply_rlimits
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from taco_eval import config
+from tasks import defaults
 from tasks.execution import scratch
 
 PROCESS = "process"
@@ -280,7 +280,9 @@ def _unshare(flags: int) -> None:
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda v: v.encode() if v is not None else None)
+    def enc(v: str | None) -> bytes | None:
+        return v.encode() if v is not None else None
+
     _checked(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
@@ -346,7 +348,7 @@ def _probe(level: str) -> None:
             if pid == 0:
                 code = 1
                 try:
-                    uid = config.SANDBOX_UID_BASE
+                    uid = defaults.SANDBOX_UID_BASE
                     os.setgroups([])
                     os.setresgid(uid, uid, uid)
                     os.setresuid(uid, uid, uid)
@@ -419,7 +421,7 @@ def prepare(level: str, worker_index: int, scratch_dir: str | None = None,
     from tasks.execution import cgroups, landlock, seccomp_filter
 
     root = os.geteuid() == 0
-    uid = config.SANDBOX_UID_BASE + worker_index if drops_uid(level) else None
+    uid = defaults.SANDBOX_UID_BASE + worker_index if drops_uid(level) else None
     layers: list[str] = []
     # Opened before the mount namespace hides the cgroup tree.
     tests_cgroup = cgroups.TestCgroup.open(cgroup) if cgroup else None

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from taco_eval.types import MODE_STDIN, Problem
-from tasks import judging
-from tasks.evaluation import _verdict_from_run
+from tasks.types import MODE_STDIN, Problem
+from tasks.judging import rules as judging
+from tasks.judging.evaluate import _verdict_from_run
 from tasks.execution import sandbox
 from tasks.execution.limits import Limits
 from tasks.execution.pool import ExecutionPool

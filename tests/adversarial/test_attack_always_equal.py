@@ -3,7 +3,7 @@ built-in types are serialised, and the comparison happens in the dispatcher on p
 
 import pytest
 
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 
 ATTACK = "always-equal objects"
 

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import stdin_problem
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 
 ATTACK = "sys.exit / exit() / os._exit tricks"
 

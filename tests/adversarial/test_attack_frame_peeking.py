@@ -2,7 +2,7 @@
 expected outputs never enter the program's process, at any level."""
 
 from conftest import stdin_problem
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 
 ATTACK = "frame peeking / gc scan for the expected output"
 

@@ -6,7 +6,6 @@ shows that signalling another process is denied: as root at `process` it would k
 """
 
 import os
-import signal
 import subprocess
 import time
 

@@ -9,7 +9,6 @@ Files are only ever written to the program's own TMPDIR and to /dev/shm under a 
 the test, which the test removes from the host if a broken sandbox left it there."""
 
 import errno
-import os
 import secrets
 from pathlib import Path
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import stdin_problem
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 from tasks.execution.child import REPORT_FD
 
 ATTACK = "hostile results (deep/huge return values, forged reports, internal exit codes)"

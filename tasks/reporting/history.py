@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from storage.atomic import write_text
 from storage.run_index import parse_time, read_index, select, sorted_by_time
-from tasks import plots
+from tasks.reporting import plots
 
 DEFAULT_KS = (1, 10)
 
@@ -132,12 +132,3 @@ def write_history(
     md = out / f"{stem}.md"
     write_text(md, "\n".join(lines) + "\n")
     return HistoryPaths(md, png, rows)
-
-
-def publish_history_artifacts(paths: HistoryPaths, *, key: str = "taco-eval-history") -> Any:
-    """A Prefect table artifact of the trend (inside a flow or task run); the chart's path goes into
-    its description."""
-    from prefect.artifacts import create_table_artifact
-
-    where = f"; chart: {paths.png.resolve()}" if paths.png else ""
-    return create_table_artifact(paths.rows, key=key, description=f"pass@k of finished runs over time{where}")

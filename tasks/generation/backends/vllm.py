@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from tasks.backends.base import (
+from tasks.generation.backends.base import (
     FINISH_LENGTH,
     FINISH_STOP,
     Backend,

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from taco_eval import config
+from tasks import defaults
 
 MODE_STDIN = "stdin"
 MODE_CALL = "call"
@@ -68,16 +68,16 @@ class MalformedRow:
 class JudgeConfig:
     """Everything besides problem and code that can change a verdict."""
 
-    timeout_s: float = config.DEFAULT_TIMEOUT_S
-    memory_limit_mb: int = config.DEFAULT_MEMORY_LIMIT_MB
-    output_limit_bytes: int = config.DEFAULT_OUTPUT_LIMIT_BYTES
+    timeout_s: float = defaults.DEFAULT_TIMEOUT_S
+    memory_limit_mb: int = defaults.DEFAULT_MEMORY_LIMIT_MB
+    output_limit_bytes: int = defaults.DEFAULT_OUTPUT_LIMIT_BYTES
     early_stop: bool = True
     isolation: str = "process"
     # Default tolerance of decimal answers where the statement states none; 0: exact (DESIGN §7).
-    float_tolerance: float = config.FLOAT_TOLERANCE
+    float_tolerance: float = defaults.FLOAT_TOLERANCE
 
     def cache_key(self) -> str:
-        return sha256_text(json.dumps([config.CODE_VERSION, dataclasses.asdict(self)], sort_keys=True))
+        return sha256_text(json.dumps([defaults.CODE_VERSION, dataclasses.asdict(self)], sort_keys=True))
 
 
 @dataclass

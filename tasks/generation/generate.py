@@ -24,10 +24,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 from storage.atomic import write_json, write_text
 from storage.tables import GENERATIONS_SCHEMA, read_rows, write_rows
-from taco_eval import config
-from taco_eval.types import Problem
-from tasks.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
-from tasks.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
+from tasks import defaults
+from tasks.types import Problem
+from tasks.generation.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
+from tasks.generation.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
 
 BACKENDS = ("hf", "vllm")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -152,7 +152,7 @@ _KEY_LOCKS: dict[tuple, threading.Lock] = {}
 
 
 def _concrete_device(device: str) -> str:
-    from tasks.backends.hf import resolve_device
+    from tasks.generation.backends.hf import resolve_device
 
     return resolve_device(device)
 
@@ -173,15 +173,15 @@ def load_backend(model_cfg: ModelConfig, *, quiet: bool = False) -> Backend:
         with _BACKENDS_LOCK:
             if key in _BACKENDS:
                 return _BACKENDS[key]
-        from tasks.models import resolve_model
+        from tasks.generation.models import resolve_model
 
         path = resolve_model(model_cfg.model)
         if model_cfg.backend == "vllm":
-            from tasks.backends.vllm import VLLMBackend
+            from tasks.generation.backends.vllm import VLLMBackend
 
             backend: Backend = VLLMBackend(path, model_cfg.revision, model_cfg.dtype, model_cfg.device, quiet=quiet)
         else:
-            from tasks.backends.hf import HFBackend
+            from tasks.generation.backends.hf import HFBackend
 
             backend = HFBackend(path, model_cfg.revision, model_cfg.dtype, key[-1], quiet=quiet)
         with _BACKENDS_LOCK:
@@ -312,7 +312,7 @@ def run_fingerprint(model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_
     model.pop("device")
     sampling = sampling_cfg.to_dict()
     sampling.pop("batch_size")
-    return {"code_version": config.CODE_VERSION, "model": model, "sampling": sampling, "shard_size": shard_size}
+    return {"code_version": defaults.CODE_VERSION, "model": model, "sampling": sampling, "shard_size": shard_size}
 
 
 def check_or_write_run_config(out_dir: str | os.PathLike, model_cfg: ModelConfig, sampling_cfg: SamplingConfig,
@@ -503,7 +503,7 @@ def prompt_tokenizer(model_cfg: ModelConfig):
                 return backend.tokenizer
     from transformers import AutoTokenizer
 
-    from tasks.models import resolve_model
+    from tasks.generation.models import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model(model_cfg.model), revision=model_cfg.revision)
 
@@ -541,7 +541,7 @@ def find_batch_size(model_cfg: ModelConfig, prompt: str, max_tokens: int = 64,
     """
     if model_cfg.backend != "hf":
         raise GenerationError("find-batch-size measures the hf backend (vLLM sizes its batches itself)")
-    from tasks.backends.hf import ProbeResult
+    from tasks.generation.backends.hf import ProbeResult
 
     backend = load_backend(model_cfg)
     on_gpu = backend.device.startswith("cuda")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from taco_eval.types import Problem
+from tasks.types import Problem
 
 PROMPT_TACO = "taco"
 PROMPT_CHAT = "chat"

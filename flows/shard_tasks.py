@@ -16,11 +16,11 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from storage.rundir import GENERATIONS, RESULTS, RunDir
 from storage.verdict_cache import VerdictCache
-from taco_eval import config
-from taco_eval.types import JudgeConfig
+from tasks import defaults
+from tasks.types import JudgeConfig
 from tasks.plan import DatasetSpec
 from tasks.problems import load_spec
-from tasks.shards import execute_shard
+from tasks.judging.shards import execute_shard
 
 SHARD_CACHE = INPUTS + TASK_SOURCE
 
@@ -46,8 +46,8 @@ def load_problems_task(dataset: dict[str, Any]) -> dict[str, Any]:
 @task(name="generate-shard", tags=["gpu"], cache_policy=SHARD_CACHE, retries=1, retry_delay_seconds=2)
 def generate_shard_task(run_root: str, shard_id: int, task_ids: list[int], dataset: dict[str, Any],
                         dataset_fingerprint: str, model: dict[str, Any], sampling: dict[str, Any],
-                        code_version: str = config.CODE_VERSION) -> dict[str, Any]:
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard
+                        code_version: str = defaults.CODE_VERSION) -> dict[str, Any]:
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard
 
     rundir = RunDir(run_root)
     record = rundir.sealed(GENERATIONS, shard_id)
@@ -63,7 +63,7 @@ def generate_shard_task(run_root: str, shard_id: int, task_ids: list[int], datas
 @task(name="execute-shard", cache_policy=SHARD_CACHE, retries=1, retry_delay_seconds=2)
 def execute_shard_task(run_root: str, shard_id: int, generation: dict[str, Any], dataset: dict[str, Any],
                        dataset_fingerprint: str, judge: dict[str, Any], workers: int | None,
-                       code_version: str = config.CODE_VERSION) -> dict[str, Any]:
+                       code_version: str = defaults.CODE_VERSION) -> dict[str, Any]:
     rundir = RunDir(run_root)
     record = rundir.sealed(RESULTS, shard_id)
     if record is not None and record["stats"].get("generation_sha256") == generation["sha256"]:
@@ -72,7 +72,7 @@ def execute_shard_task(run_root: str, shard_id: int, generation: dict[str, Any],
     if current is None or current["sha256"] != generation["sha256"]:
         raise RuntimeError(f"generations shard {shard_id} changed or vanished since it was generated; "
                            "re-run the flow to regenerate it")
-    cache = VerdictCache(config.VERDICT_CACHE)
+    cache = VerdictCache(defaults.VERDICT_CACHE)
     try:
         stats = execute_shard(load_spec(_spec(dataset)), rundir.shard(GENERATIONS, shard_id),
                               rundir.shard(RESULTS, shard_id), JudgeConfig(**judge), workers, cache)

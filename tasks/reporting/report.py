@@ -8,8 +8,8 @@ API (plain Python; the flow and `taco-eval report` call it):
   a paired bootstrap of pass@1. `problems` (the run's `Problem`s, which the flow has in hand) gives
   per-problem difficulty, skills and judge, and is saved as problem_info.json for later
   re-rendering.
-- `publish_report_artifacts(paths)` creates the Prefect artifacts (tables and a markdown report
-  naming the plots' paths); call it inside a flow or task run.
+- `flows.artifacts.publish_report_artifacts(paths)` turns `paths.tables` and
+  `paths.artifact_markdown` into Prefect artifacts (this package never imports Prefect).
 
 The report is built once as a list of blocks and rendered twice (Markdown and HTML), so both
 always say the same thing. The HTML embeds the PNGs as data: URIs and inline CSS: it opens
@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from storage.atomic import write_text
-from taco_eval import statuses
-from taco_eval.types import JUDGE_DEFAULT, JUDGE_NONDETERMINISTIC, Problem
-from tasks.bootstrap import CONFIDENCE, RESAMPLES, SEED, bootstrap_ci, per_problem_pass_at_k
-from tasks.compare import compare_runs, difficulty_key
+from tasks import statuses
+from tasks.types import JUDGE_DEFAULT, JUDGE_NONDETERMINISTIC, Problem
+from tasks.reporting.bootstrap import CONFIDENCE, RESAMPLES, SEED, bootstrap_ci, per_problem_pass_at_k
+from tasks.reporting.compare import compare_runs, difficulty_key
 from tasks.metrics import pass_at_k
-from tasks import plots
-from tasks.rundata import RunData, load_run, write_problem_info
+from tasks.reporting import plots
+from tasks.reporting.rundata import RunData, load_run, write_problem_info
 
 SLOWEST = 10
 LIST_LIMIT = 50
@@ -407,7 +407,7 @@ def build_report(
     default the run folder itself) and return their paths, table rows and headline numbers.
 
     `compare_to`: a baseline run folder (or loaded RunData). `problems` / `dataset`: where per-problem
-    metadata comes from (see `tasks.rundata.load_run`). Raises `tasks.rundata.RunFolderError` for a
+    metadata comes from (see `tasks.reporting.rundata.load_run`). Raises `tasks.reporting.rundata.RunFolderError` for a
     folder that is not a scored run.
     """
     run = load_run(run_dir, problems=problems, dataset=dataset, split=split)
@@ -576,30 +576,7 @@ def _skipped_section(doc: Doc, run: RunData) -> None:
            + ([f"{len(unknown)} task ids in the results are not in the dataset: {unknown[:20]}"] if unknown else []))
 
 
-# --- Prefect artifacts ---------------------------------------------------------------------------
-
-def publish_report_artifacts(paths: ReportPaths, *, key_prefix: str = "taco-eval") -> dict[str, Any]:
-    """Create the report's Prefect artifacts (inside a flow or task run): table artifacts
-    `<prefix>-pass-at-k`, `-pass-at-k-by-skill`, `-verdicts`, `-comparison` (with --compare) and the
-    markdown artifact `<prefix>-report` naming the plots' and HTML report's paths. Returns the
-    artifact ids by key."""
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
-    run_id = paths.summary.get("run_id")
-    ids: dict[str, Any] = {}
-    for name, key, desc in (("pass_at_k", "pass-at-k", "pass@k by difficulty with 95% bootstrap CI"),
-                            ("by_skill", "pass-at-k-by-skill", "pass@k by skill with 95% bootstrap CI"),
-                            ("verdicts", "verdicts", "verdict mix (samples)"),
-                            ("comparison", "comparison", "pass@k deltas against the baseline run")):
-        if paths.tables.get(name):
-            ids[f"{key_prefix}-{key}"] = create_table_artifact(paths.tables[name], key=f"{key_prefix}-{key}",
-                                                               description=f"run {run_id}: {desc}")
-    ids[f"{key_prefix}-report"] = create_markdown_artifact(paths.artifact_markdown, key=f"{key_prefix}-report",
-                                                           description=f"run {run_id}")
-    return ids
-
-
-# --- the flow's one call -------------------------------------------------------------------------
+# --- helpers ---------------------------------------------------------------------------------------
 
 def _isolation_text(isolation: Any) -> str:
     """The manifest holds `sandbox.describe(level)` (older runs: the level name alone)."""
@@ -609,54 +586,3 @@ def _isolation_text(isolation: Any) -> str:
           if isolation.get(k)]
     extra = f"landlock ABI {isolation['landlock_abi']}" if isolation.get("landlock_abi") else None
     return ", ".join([str(isolation.get("level"))] + on + ([extra] if extra else []))
-
-
-def report_finished_run(
-    output_root: str | os.PathLike,
-    run_dir: str | os.PathLike,
-    *,
-    problems: Sequence[Problem] | None = None,
-    deployment: str | None = "auto",
-    regression_threshold: float = 0.02,
-    flow_run_id: str | None = None,
-    publish: bool = True,
-) -> dict[str, Any]:
-    """Everything the flow does after metrics.json is written, in order:
-
-    1. find the previous indexed run of the same deployment and dataset (without a deployment: of
-       the same model), before this run is indexed;
-    2. `build_report(run_dir, compare_to=<that run's folder>, problems=problems)`;
-    3. `publish_report_artifacts` (tables + markdown naming the plots);
-    4. `tasks.regression.record_run`: append this run to `<output_root>/run-index.jsonl`, and emit
-       `taco-eval.regression` if pass@1 fell by more than `regression_threshold`;
-    5. `write_history` for this deployment (or model) and its table artifact.
-
-    `deployment="auto"` reads `<flow>/<deployment>` from the running flow run (None outside a
-    deployment). `publish=False` skips the Prefect artifacts (steps 3 and 5's artifact), e.g.
-    outside a flow run; the event is still emitted. Returns {"report": ReportPaths, "previous":
-    entry or None, "regression": payload or None, "history": HistoryPaths}.
-    """
-    from storage.run_index import entry_for_run, previous_run
-    from tasks.history import publish_history_artifacts, write_history
-    from tasks.regression import current_deployment, record_run
-
-    if deployment == "auto":
-        deployment = current_deployment()
-    entry = entry_for_run(run_dir, deployment=deployment, flow_run_id=flow_run_id)
-    previous = previous_run(output_root, deployment, None if deployment else entry["model"],
-                            dataset=entry["dataset"])
-    baseline = None
-    if previous and previous.get("run_id") != entry["run_id"] and previous.get("run_dir") \
-            and (Path(previous["run_dir"]) / "metrics.json").exists():
-        baseline = previous["run_dir"]
-    paths = build_report(run_dir, compare_to=baseline, problems=problems)
-    if publish:
-        publish_report_artifacts(paths)
-    recorded = record_run(output_root, run_dir, deployment=deployment, threshold=regression_threshold,
-                          flow_run_id=flow_run_id)
-    history = write_history(output_root, deployment=deployment,
-                            model=None if deployment else entry["model"])
-    if publish:
-        publish_history_artifacts(history)
-    return {"report": paths, "previous": recorded["previous"], "regression": recorded["regression"],
-            "history": history}

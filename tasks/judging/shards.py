@@ -11,8 +11,8 @@ from typing import Any
 
 from storage.generations import read_generations
 from storage.tables import RESULTS_SCHEMA, write_rows
-from taco_eval.types import JudgeConfig
-from tasks.evaluation import Sample, evaluate_samples, limits_for
+from tasks.types import JudgeConfig
+from tasks.judging.evaluate import Sample, evaluate_samples, limits_for
 from tasks.execution.pool import ExecutionPool
 from tasks.problems import LoadedProblems
 

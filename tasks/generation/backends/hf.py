@@ -37,7 +37,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from tasks.backends.base import (
+from tasks.generation.backends.base import (
     FINISH_LENGTH,
     FINISH_STOP,
     Backend,
@@ -179,7 +179,6 @@ class NucleusSampler:
     def nucleus(self, scores):
         """(values, token ids, keep mask) of the top tokens, nucleus marked by `keep`; the values
         are temperature-scaled logits."""
-        import torch
 
         scores = scores.float()
         if self.temperature != 1.0:
@@ -282,7 +281,7 @@ def fast_path(model) -> FastPath:
     tokens more slowly."""
     from transformers.cache_utils import DynamicLayer
 
-    from tasks.backends.hf_cache import REPEATABLE_LAYERS, cache_layer_kinds
+    from tasks.generation.backends.hf_cache import REPEATABLE_LAYERS, cache_layer_kinds
 
     name = type(model).__name__
     if not model._supports_default_dynamic_cache():
@@ -312,7 +311,6 @@ class HFBackend(Backend):
 
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
                  *, quiet: bool = False):
-        import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         self.model_name = model
@@ -363,7 +361,7 @@ class HFBackend(Backend):
         fast = fast_path(self.model)
         # Prefill each prompt once and share its KV cache between its samples.
         self.share_prompt_cache = fast.share_prefill
-        # Grow the KV cache in place rather than by concatenation (tasks/backends/hf_cache.py).
+        # Grow the KV cache in place rather than by concatenation (tasks/generation/backends/hf_cache.py).
         self.grow_cache_in_place = fast.grow_cache
         self.batch_sequences = fast.batch
         self.path_notes = ([f"attention: {self.model.config._attn_implementation} ({no_sdpa})"] if no_sdpa else []) \
@@ -598,7 +596,7 @@ class HFBackend(Backend):
         """An empty KV cache: the in-place growing one where it applies, else transformers' default."""
         from transformers import DynamicCache
 
-        from tasks.backends.hf_cache import growing_cache
+        from tasks.generation.backends.hf_cache import growing_cache
 
         config = self.model.config.get_text_config(decoder=True)
         return growing_cache(config, reserve) if self.grow_cache_in_place else DynamicCache(config=config)

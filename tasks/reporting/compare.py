@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.bootstrap import CONFIDENCE, RESAMPLES, SEED, paired_bootstrap, per_problem_pass_at_k
+from tasks.reporting.bootstrap import CONFIDENCE, RESAMPLES, SEED, paired_bootstrap, per_problem_pass_at_k
 from tasks.metrics import pass_at_k
-from tasks.rundata import RunData
+from tasks.reporting.rundata import RunData
 
 DIFFICULTY_ORDER = ("EASY", "MEDIUM", "MEDIUM_HARD", "HARD", "VERY_HARD", "UNKNOWN")
 

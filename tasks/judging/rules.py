@@ -2,7 +2,7 @@
 
 Pure functions; the execution engine never sees expected outputs, the dispatcher calls these.
 Whatever a program prints or returns, judging it costs memory bounded by a window of its output
-(tasks.tokens) and time linear in what is compared: numbers are compared in Decimal, exactly or
+(tasks.judging.tokens) and time linear in what is compared: numbers are compared in Decimal, exactly or
 with directed rounding, returned values are walked and rendered without recursion.
 """
 
@@ -30,14 +30,14 @@ from decimal import (
 )
 from typing import Any, Iterator
 
-from taco_eval import config, statuses
-from taco_eval.types import (
+from tasks import defaults, statuses
+from tasks.types import (
     JUDGE_CASE_INSENSITIVE,
     JUDGE_FLOAT_TOLERANCE,
     MODE_CALL,
     Problem,
 )
-from tasks import tokens
+from tasks.judging import tokens
 from tasks.execution.runner import TestOutcome
 
 # ASCII digits only: `\d` and Decimal() also read Arabic-Indic and other digits; no nan, inf or `_`.
@@ -117,7 +117,7 @@ def compare_stdout(actual: bytes | str, expected: str, judge: str, tolerance: fl
     data = actual.encode("utf-8", "surrogatepass") if isinstance(actual, str) else actual
     lower = judge == JUDGE_CASE_INSENSITIVE
     float_judge = judge == JUDGE_FLOAT_TOLERANCE
-    tolerance = tolerance or (config.FLOAT_TOLERANCE if float_judge else 0.0)
+    tolerance = tolerance or (defaults.FLOAT_TOLERANCE if float_judge else 0.0)
     tol = Decimal(repr(tolerance)) if tolerance > 0 else None
     got, want = tokens.chunks(data, lower), tokens.chunks(expected, lower)
     (g, got_end), (w, _) = next(got, ([], 0)), next(want, ([], 0))
@@ -162,7 +162,7 @@ def _scalars_equal(actual: Any, expected: Any, tolerance: float) -> bool:
     return type(actual) is type(expected) and actual == expected
 
 
-def values_equal(actual: Any, expected: Any, tolerance: float = config.CALL_FLOAT_REL_TOL) -> bool:
+def values_equal(actual: Any, expected: Any, tolerance: float = defaults.CALL_FLOAT_REL_TOL) -> bool:
     """Plain-data equality: lists (tuples became lists) and dicts elementwise, floats with isclose,
     bools only equal bools. Iterative, so no nesting depth can raise."""
     pending = [(actual, expected)]
@@ -237,7 +237,7 @@ def render(value: Any, limit: int = 60) -> str:
 
 
 def compare_return(returned_json: str, expected_output: Any,
-                   tolerance: float = config.CALL_FLOAT_REL_TOL) -> str | None:
+                   tolerance: float = defaults.CALL_FLOAT_REL_TOL) -> str | None:
     """None if the JSON a call-based program returned matches the expected output, else a short
     description; a return value that cannot be decoded is a mismatch, never an exception."""
     try:
@@ -265,14 +265,14 @@ def return_tolerance(problem: Problem, run_tolerance: float) -> float:
     (LeetCode's "answers within 10^-5 …") unless the run asked for exact comparison."""
     if run_tolerance > 0 and problem.float_tolerance:
         return problem.float_tolerance
-    return config.CALL_FLOAT_REL_TOL
+    return defaults.CALL_FLOAT_REL_TOL
 
 
 def judge_test(problem: Problem, index: int, outcome: TestOutcome,
-               float_tolerance: float = config.FLOAT_TOLERANCE) -> TestVerdict:
+               float_tolerance: float = defaults.FLOAT_TOLERANCE) -> TestVerdict:
     """The verdict of one test; `float_tolerance` is the run's (JudgeConfig.float_tolerance)."""
     if outcome.status is not None:
-        return TestVerdict(outcome.status, outcome.stderr_tail.strip()[-config.DETAIL_MAX_CHARS:], outcome.elapsed_ms)
+        return TestVerdict(outcome.status, outcome.stderr_tail.strip()[-defaults.DETAIL_MAX_CHARS:], outcome.elapsed_ms)
     if problem.mode == MODE_CALL:
         mismatch = compare_return(outcome.returned or "", problem.outputs[index],
                                   return_tolerance(problem, float_tolerance))

@@ -1,0 +1,1 @@
+"""Generation backends: one module per backend, all behind `tasks.generation.backends.base.Backend`."""
