@@ -55,14 +55,23 @@ def main() -> None:
     shards = plan_shards([p.task_id for p in loaded.problems], args.shard_size)
     model_path = resolve_model(args.model)
     model_cfg = ModelConfig(model=model_path)
-    sampling = SamplingConfig(n=args.n, temperature=0.2, top_p=0.95, max_tokens=args.max_tokens, seed=1234,
-                              prompt_format="taco", batch_size="auto")
+    sampling = SamplingConfig(
+        n=args.n,
+        temperature=0.2,
+        top_p=0.95,
+        max_tokens=args.max_tokens,
+        seed=1234,
+        prompt_format="taco",
+        batch_size="auto",
+    )
     judge = JudgeConfig(timeout_s=args.timeout)
     load_backend(model_cfg)  # both modes start with the model already loaded
     by_id = loaded.by_task_id()
-    print(f"workload: {len(loaded.problems)} problems in {len(shards)} shards, n={args.n}, "
-          f"max_tokens={args.max_tokens}, model={args.model}, torch threads={args.threads}, "
-          f"execution workers={args.workers}")
+    print(
+        f"workload: {len(loaded.problems)} problems in {len(shards)} shards, n={args.n}, "
+        f"max_tokens={args.max_tokens}, model={args.model}, torch threads={args.threads}, "
+        f"execution workers={args.workers}"
+    )
 
     seq = RunDir(work / "sequential")
     t0 = time.perf_counter()
@@ -85,22 +94,36 @@ def main() -> None:
 
     with prefect_test_harness(server_startup_timeout=60):
         t2 = time.perf_counter()
-        state = taco_eval_flow(dataset="samples", limit=args.limit, shard_size=args.shard_size, model=model_path,
-                               n=args.n, temperature=0.2, max_tokens=args.max_tokens, batch_size="auto",
-                               timeout=args.timeout, workers=args.workers, k=[1], output_dir=str(work / "flow"),
-                               return_state=True)
+        state = taco_eval_flow(
+            dataset="samples",
+            limit=args.limit,
+            shard_size=args.shard_size,
+            model=model_path,
+            n=args.n,
+            temperature=0.2,
+            max_tokens=args.max_tokens,
+            batch_size="auto",
+            timeout=args.timeout,
+            workers=args.workers,
+            k=[1],
+            output_dir=str(work / "flow"),
+            return_state=True,
+        )
         flow_wall = time.perf_counter() - t2
     assert state.is_completed(), state.message
     manifest = json.loads((Path(state.result()["run_dir"]) / "manifest.json").read_text())
     flow_gen = sum(s["generation"]["wall_s"] for s in manifest["shards"].values())
     flow_exec = sum(s["execution"]["wall_s"] for s in manifest["shards"].values())
-    print(f"overlapped : wall {flow_wall:7.1f} s (flow, Prefect overhead included); inside it generation "
-          f"{flow_gen:.1f} s, execution {flow_exec:.1f} s")
+    print(
+        f"overlapped : wall {flow_wall:7.1f} s (flow, Prefect overhead included); inside it generation "
+        f"{flow_gen:.1f} s, execution {flow_exec:.1f} s"
+    )
     print(f"speed-up   : {seq_wall / flow_wall:.2f}x over sequential")
-    print(f"wall / max(generation, execution), stage times of the sequential run: "
-          f"{flow_wall / max(gen_s, exec_s):.2f}")
-    print(f"wall / max(generation, execution), stage times inside the flow run:   "
-          f"{flow_wall / max(flow_gen, flow_exec):.2f}")
+    print(f"wall / max(generation, execution), stage times of the sequential run: {flow_wall / max(gen_s, exec_s):.2f}")
+    print(
+        f"wall / max(generation, execution), stage times inside the flow run:   "
+        f"{flow_wall / max(flow_gen, flow_exec):.2f}"
+    )
 
 
 if __name__ == "__main__":

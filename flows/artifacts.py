@@ -21,15 +21,19 @@ def publish_report_artifacts(paths: ReportPaths, *, key_prefix: str = "taco-eval
 
     run_id = paths.summary.get("run_id")
     ids: dict[str, Any] = {}
-    for name, key, desc in (("pass_at_k", "pass-at-k", "pass@k by difficulty with 95% bootstrap CI"),
-                            ("by_skill", "pass-at-k-by-skill", "pass@k by skill with 95% bootstrap CI"),
-                            ("verdicts", "verdicts", "verdict mix (samples)"),
-                            ("comparison", "comparison", "pass@k deltas against the baseline run")):
+    for name, key, desc in (
+        ("pass_at_k", "pass-at-k", "pass@k by difficulty with 95% bootstrap CI"),
+        ("by_skill", "pass-at-k-by-skill", "pass@k by skill with 95% bootstrap CI"),
+        ("verdicts", "verdicts", "verdict mix (samples)"),
+        ("comparison", "comparison", "pass@k deltas against the baseline run"),
+    ):
         if paths.tables.get(name):
-            ids[f"{key_prefix}-{key}"] = create_table_artifact(paths.tables[name], key=f"{key_prefix}-{key}",
-                                                               description=f"run {run_id}: {desc}")
-    ids[f"{key_prefix}-report"] = create_markdown_artifact(paths.artifact_markdown, key=f"{key_prefix}-report",
-                                                           description=f"run {run_id}")
+            ids[f"{key_prefix}-{key}"] = create_table_artifact(
+                paths.tables[name], key=f"{key_prefix}-{key}", description=f"run {run_id}: {desc}"
+            )
+    ids[f"{key_prefix}-report"] = create_markdown_artifact(
+        paths.artifact_markdown, key=f"{key_prefix}-report", description=f"run {run_id}"
+    )
     return ids
 
 

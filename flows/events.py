@@ -27,8 +27,9 @@ def emit_regression_event(payload: dict[str, Any]) -> Any:
     }
     related = []
     if payload.get("previous_run_id"):
-        related.append({"prefect.resource.id": f"taco-eval.run.{payload['previous_run_id']}",
-                        "prefect.resource.role": "baseline"})
+        related.append(
+            {"prefect.resource.id": f"taco-eval.run.{payload['previous_run_id']}", "prefect.resource.role": "baseline"}
+        )
     related += _run_context_resources()
     return emit_event(event=REGRESSION_EVENT, resource=resource, related=related, payload=payload)
 
@@ -47,8 +48,9 @@ def _run_context_resources() -> list[dict[str, str]]:
     if flow_run.id:
         out.append({"prefect.resource.id": f"prefect.flow-run.{flow_run.id}", "prefect.resource.role": "flow-run"})
     if deployment.id:
-        out.append({"prefect.resource.id": f"prefect.deployment.{deployment.id}",
-                    "prefect.resource.role": "deployment"})
+        out.append(
+            {"prefect.resource.id": f"prefect.deployment.{deployment.id}", "prefect.resource.role": "deployment"}
+        )
     return out
 
 

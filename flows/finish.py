@@ -34,12 +34,10 @@ def record_run(
     (without a deployment: of the same model and dataset) in the output root's index, check for a regression, append this run to the index, and
     emit `taco-eval.regression` when it regressed. Returns {"entry", "previous", "regression"}
     (regression: the event payload or None)."""
-    entry = entry_for_run(run_dir, deployment=deployment, flow_run_id=flow_run_id, metrics=metrics,
-                          manifest=manifest)
+    entry = entry_for_run(run_dir, deployment=deployment, flow_run_id=flow_run_id, metrics=metrics, manifest=manifest)
     # A deployment is the series (its model may be a new checkpoint path every night); runs made
     # outside a deployment are compared with the previous run of the same model.
-    previous = previous_run(output_root, deployment, None if deployment else entry["model"],
-                            dataset=entry["dataset"])
+    previous = previous_run(output_root, deployment, None if deployment else entry["model"], dataset=entry["dataset"])
     regression = check_regression(entry, previous, threshold, with_noise=True)
     append_run(output_root, entry)
     if regression is not None and emit:
@@ -75,20 +73,22 @@ def report_finished_run(
     if deployment == "auto":
         deployment = current_deployment()
     entry = entry_for_run(run_dir, deployment=deployment, flow_run_id=flow_run_id)
-    previous = previous_run(output_root, deployment, None if deployment else entry["model"],
-                            dataset=entry["dataset"])
+    previous = previous_run(output_root, deployment, None if deployment else entry["model"], dataset=entry["dataset"])
     baseline = None
-    if previous and previous.get("run_id") != entry["run_id"] and previous.get("run_dir") \
-            and (Path(previous["run_dir"]) / "metrics.json").exists():
+    if (
+        previous
+        and previous.get("run_id") != entry["run_id"]
+        and previous.get("run_dir")
+        and (Path(previous["run_dir"]) / "metrics.json").exists()
+    ):
         baseline = previous["run_dir"]
     paths = build_report(run_dir, compare_to=baseline, problems=problems)
     if publish:
         publish_report_artifacts(paths)
-    recorded = record_run(output_root, run_dir, deployment=deployment, threshold=regression_threshold,
-                          flow_run_id=flow_run_id)
-    history = write_history(output_root, deployment=deployment,
-                            model=None if deployment else entry["model"])
+    recorded = record_run(
+        output_root, run_dir, deployment=deployment, threshold=regression_threshold, flow_run_id=flow_run_id
+    )
+    history = write_history(output_root, deployment=deployment, model=None if deployment else entry["model"])
     if publish:
         publish_history_artifacts(history)
-    return {"report": paths, "previous": recorded["previous"], "regression": recorded["regression"],
-            "history": history}
+    return {"report": paths, "previous": recorded["previous"], "regression": recorded["regression"], "history": history}

@@ -44,9 +44,16 @@ def load_problems_task(dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(name="generate-shard", tags=["gpu"], cache_policy=SHARD_CACHE, retries=1, retry_delay_seconds=2)
-def generate_shard_task(run_root: str, shard_id: int, task_ids: list[int], dataset: dict[str, Any],
-                        dataset_fingerprint: str, model: dict[str, Any], sampling: dict[str, Any],
-                        code_version: str = defaults.CODE_VERSION) -> dict[str, Any]:
+def generate_shard_task(
+    run_root: str,
+    shard_id: int,
+    task_ids: list[int],
+    dataset: dict[str, Any],
+    dataset_fingerprint: str,
+    model: dict[str, Any],
+    sampling: dict[str, Any],
+    code_version: str = defaults.CODE_VERSION,
+) -> dict[str, Any]:
     from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard
 
     rundir = RunDir(run_root)
@@ -55,27 +62,42 @@ def generate_shard_task(run_root: str, shard_id: int, task_ids: list[int], datas
         return record
     by_id = load_spec(_spec(dataset)).by_task_id()
     problems = [by_id[t] for t in task_ids]
-    stats = generate_shard(problems, ModelConfig(**model), SamplingConfig(**sampling), shard_id,
-                           rundir.shard(GENERATIONS, shard_id))
+    stats = generate_shard(
+        problems, ModelConfig(**model), SamplingConfig(**sampling), shard_id, rundir.shard(GENERATIONS, shard_id)
+    )
     return rundir.seal(GENERATIONS, shard_id, dataclasses.asdict(stats))
 
 
 @task(name="execute-shard", cache_policy=SHARD_CACHE, retries=1, retry_delay_seconds=2)
-def execute_shard_task(run_root: str, shard_id: int, generation: dict[str, Any], dataset: dict[str, Any],
-                       dataset_fingerprint: str, judge: dict[str, Any], workers: int | None,
-                       code_version: str = defaults.CODE_VERSION) -> dict[str, Any]:
+def execute_shard_task(
+    run_root: str,
+    shard_id: int,
+    generation: dict[str, Any],
+    dataset: dict[str, Any],
+    dataset_fingerprint: str,
+    judge: dict[str, Any],
+    workers: int | None,
+    code_version: str = defaults.CODE_VERSION,
+) -> dict[str, Any]:
     rundir = RunDir(run_root)
     record = rundir.sealed(RESULTS, shard_id)
     if record is not None and record["stats"].get("generation_sha256") == generation["sha256"]:
         return record
     current = rundir.sealed(GENERATIONS, shard_id)
     if current is None or current["sha256"] != generation["sha256"]:
-        raise RuntimeError(f"generations shard {shard_id} changed or vanished since it was generated; "
-                           "re-run the flow to regenerate it")
+        raise RuntimeError(
+            f"generations shard {shard_id} changed or vanished since it was generated; re-run the flow to regenerate it"
+        )
     cache = VerdictCache(defaults.VERDICT_CACHE)
     try:
-        stats = execute_shard(load_spec(_spec(dataset)), rundir.shard(GENERATIONS, shard_id),
-                              rundir.shard(RESULTS, shard_id), JudgeConfig(**judge), workers, cache)
+        stats = execute_shard(
+            load_spec(_spec(dataset)),
+            rundir.shard(GENERATIONS, shard_id),
+            rundir.shard(RESULTS, shard_id),
+            JudgeConfig(**judge),
+            workers,
+            cache,
+        )
     finally:
         cache.close()
     stats["generation_sha256"] = generation["sha256"]

@@ -109,7 +109,7 @@ def append_run(output_root: str | os.PathLike, entry: dict[str, Any]) -> Path:
                     data = b"\n" + data
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)  # releases the lock
@@ -150,10 +150,13 @@ def select(
     dataset: str | None = None,
 ) -> list[dict[str, Any]]:
     """Entries matching every filter given (None = any)."""
-    return [e for e in entries
-            if (model is None or e.get("model") == model)
-            and (deployment is None or e.get("deployment") == deployment)
-            and (dataset is None or e.get("dataset") == dataset)]
+    return [
+        e
+        for e in entries
+        if (model is None or e.get("model") == model)
+        and (deployment is None or e.get("deployment") == deployment)
+        and (dataset is None or e.get("dataset") == dataset)
+    ]
 
 
 def previous_run(

@@ -29,7 +29,7 @@ class VerdictCache:
         found: dict[str, dict[str, Any]] = {}
         keys = list(keys)
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for key, verdict in self._db.execute(f"SELECT key, verdict FROM verdicts WHERE key IN ({marks})", chunk):
                 found[key] = json.loads(verdict)

@@ -20,9 +20,15 @@ class EvaluationProgress:
 
     def update(self, stats: Any, tests_in_step: int) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=stats.programs, initial=stats.programs_cached, unit="prog",
-                            desc=f"judging {self.samples} samples", file=sys.stderr, dynamic_ncols=True,
-                            mininterval=0.5)
+            self.bar = tqdm(
+                total=stats.programs,
+                initial=stats.programs_cached,
+                unit="prog",
+                desc=f"judging {self.samples} samples",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
             return
         self.bar.update(1)
         self.bar.set_postfix_str(f"{stats.tests_per_s:.0f} tests/s", refresh=False)

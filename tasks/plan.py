@@ -83,4 +83,4 @@ def plan_shards(task_ids: list[int], shard_size: int) -> list[list[int]]:
     if shard_size < 1:
         raise ValueError(f"shard size must be at least 1, got {shard_size}")
     ids = sorted(task_ids)
-    return [ids[i:i + shard_size] for i in range(0, len(ids), shard_size)]
+    return [ids[i : i + shard_size] for i in range(0, len(ids), shard_size)]

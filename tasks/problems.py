@@ -169,8 +169,9 @@ def _read_hub(repo_id: str, split: str, revision: str | None) -> tuple[list[dict
         raise DatasetError(f"cannot reach hub dataset '{repo_id}': {exc}") from exc
     resolved = info.sha or revision or "main"
     for rev in (resolved, "refs/convert/parquet"):
-        files = [f for f in api.list_repo_files(repo_id, repo_type="dataset", revision=rev)
-                 if f.endswith(_DATA_SUFFIXES)]
+        files = [
+            f for f in api.list_repo_files(repo_id, repo_type="dataset", revision=rev) if f.endswith(_DATA_SUFFIXES)
+        ]
         wanted = [f for f in files if split in Path(f).parts[:-1] or Path(f).name.startswith(f"{split}")]
         if wanted:
             local = [Path(hf_hub_download(repo_id, f, repo_type="dataset", revision=rev)) for f in sorted(wanted)]
@@ -309,8 +310,14 @@ def load_spec(spec: Any) -> LoadedProblems:
     with _LOADED_LOCK:
         if spec not in _LOADED:
             _LOADED[spec] = load_problems(
-                spec.source, spec.split, revision=spec.revision, difficulties=spec.difficulties,
-                skills=spec.skills, task_ids=spec.task_ids, limit=spec.limit, special_judges=spec.special_judges,
+                spec.source,
+                spec.split,
+                revision=spec.revision,
+                difficulties=spec.difficulties,
+                skills=spec.skills,
+                task_ids=spec.task_ids,
+                limit=spec.limit,
+                special_judges=spec.special_judges,
             )
         return _LOADED[spec]
 
@@ -382,8 +389,10 @@ def load_problems(
         revision=resolved,
         rows_in_split=len(rows),
         special_judges_applied=use_spj,
-        filters={"difficulties": sorted(diff_set) if diff_set else None,
-                 "skills": sorted(skill_set) if skill_set else None,
-                 "task_ids": sorted(wanted_ids) if wanted_ids is not None else None,
-                 "limit": limit},
+        filters={
+            "difficulties": sorted(diff_set) if diff_set else None,
+            "skills": sorted(skill_set) if skill_set else None,
+            "task_ids": sorted(wanted_ids) if wanted_ids is not None else None,
+            "limit": limit,
+        },
     )

@@ -48,11 +48,11 @@ def _value(m: re.Match[str]) -> float:
 
 
 def _near_error_word(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - _BEFORE):start]
+    before = text[max(0, start - _BEFORE) : start]
     words = list(_ERROR_WORD.finditer(before))
     if words and not _SENTENCE_END.search(before, words[-1].end()):
         return True
-    after = text[end:end + _AFTER]
+    after = text[end : end + _AFTER]
     word = _ERROR_WORD.search(after)
     return word is not None and not _SENTENCE_END.search(after, 0, word.start())
 
@@ -60,7 +60,9 @@ def _near_error_word(text: str, start: int, end: int) -> bool:
 def stated_tolerance(statement: str) -> float | None:
     """The largest tolerance the statement grants (a statement allowing "absolute error 10^{-4} or
     relative error 10^{-6}" accepts an answer meeting either), or None if it states none."""
-    found = [v for m in _POWER.finditer(statement)
-             if _near_error_word(statement, m.start(), m.end())
-             and MIN_TOLERANCE <= (v := _value(m)) <= MAX_TOLERANCE]
+    found = [
+        v
+        for m in _POWER.finditer(statement)
+        if _near_error_word(statement, m.start(), m.end()) and MIN_TOLERANCE <= (v := _value(m)) <= MAX_TOLERANCE
+    ]
     return max(found, default=None)

@@ -78,8 +78,13 @@ def violations(modules: dict[str, Path]) -> list[str]:
                 found.append(f"{where}: {LAYERS[layer]}/ may not import the layer above it ({top}/)")
             if name in VOCABULARY and imp != "tasks" and imp not in VOCABULARY:
                 found.append(f"{where}: the vocabulary imports nothing of the project but itself")
-            if stage == "tasks.execution" and top == "tasks" and imp != "tasks" \
-                    and not _in(imp, "tasks.execution") and imp not in ("tasks.statuses", "tasks.defaults"):
+            if (
+                stage == "tasks.execution"
+                and top == "tasks"
+                and imp != "tasks"
+                and not _in(imp, "tasks.execution")
+                and imp not in ("tasks.statuses", "tasks.defaults")
+            ):
                 found.append(f"{where}: execution uses only tasks.statuses and tasks.defaults")
             other = _stage(imp)
             if {stage, other} == {"tasks.generation", "tasks.judging"}:
@@ -99,7 +104,7 @@ def cycles(modules: dict[str, Path]) -> list[list[str]]:
         stack.append(node)
         for nxt in graph[node]:
             if state.get(nxt) == 1:
-                found.append(stack[stack.index(nxt):] + [nxt])
+                found.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, stack)
         stack.pop()

@@ -51,11 +51,23 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-server-home")
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, "PWD": str(REPO),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-           "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"), "COLUMNS": "250"}
-    proc = subprocess.Popen(PREFECT + ["server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=open(home / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api,
+        "PWD": str(REPO),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+        "COLUMNS": "250",
+    }
+    proc = subprocess.Popen(
+        PREFECT + ["server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=open(home / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_healthy(api)
         yield env
@@ -74,13 +86,28 @@ def test_deployment_run_through_a_process_worker(server, tiny_model_dir, tmp_pat
     prefect(env, "work-pool", "create", "taco-eval", "--type", "process")
     out = prefect(env, "--no-prompt", "deploy", "--all")
     assert "taco-eval/on-demand" in out and "taco-eval/nightly" in out
-    worker = subprocess.Popen(PREFECT + ["worker", "start", "--pool", "taco-eval"], cwd=REPO, env=env,
-                              stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        PREFECT + ["worker", "start", "--pool", "taco-eval"],
+        cwd=REPO,
+        env=env,
+        stdout=open(tmp_path / "worker.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         out_dir = tmp_path / "out"
-        params = {"model": str(tiny_model_dir), "limit": 4, "shard_size": 2, "n": 2, "temperature": 0.0,
-                  "max_tokens": 8, "batch_size": "4", "workers": 1, "k": [1, 2], "output_dir": str(out_dir)}
+        params = {
+            "model": str(tiny_model_dir),
+            "limit": 4,
+            "shard_size": 2,
+            "n": 2,
+            "temperature": 0.0,
+            "max_tokens": 8,
+            "batch_size": "4",
+            "workers": 1,
+            "k": [1, 2],
+            "output_dir": str(out_dir),
+        }
         args = ["deployment", "run", "taco-eval/on-demand", "--watch", "--watch-timeout", "600"]
         for key, value in params.items():
             args += ["-p", f"{key}={json.dumps(value)}"]

@@ -13,8 +13,9 @@ DATA = Path(__file__).parent / "data"
 
 
 def evaluate(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "taco_eval", "evaluate", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taco_eval", "evaluate", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_reference_solutions_score_one_and_wrong_programs_zero(tmp_path):
@@ -32,8 +33,18 @@ def test_reference_solutions_score_one_and_wrong_programs_zero(tmp_path):
     assert json.loads((tmp_path / "bad" / "taco_metrics.json").read_text())["pass@1"] == 0.0
     rows = pq.read_table(tmp_path / "bad" / "results.parquet").to_pylist()
     assert all(not r["passed"] and r["status"] == "wrong_answer" for r in rows)
-    assert set(rows[0]) >= {"task_id", "sample_idx", "code_sha256", "passed", "status", "tests_run", "tests_total",
-                            "test_codes", "runtime_ms", "detail"}
+    assert set(rows[0]) >= {
+        "task_id",
+        "sample_idx",
+        "code_sha256",
+        "passed",
+        "status",
+        "tests_run",
+        "tests_total",
+        "test_codes",
+        "runtime_ms",
+        "detail",
+    }
 
 
 def test_mixed_samples_give_fractional_pass_at_k(tmp_path):
@@ -49,13 +60,16 @@ def test_mixed_samples_give_fractional_pass_at_k(tmp_path):
     assert metrics["num_problems"] == 4
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"task_id": 0}', "expected a JSON list"),
-    ('[{"task_id": 0, "output": "print(1)"}]', "'output' must be a list"),
-    ('[{"task_id": "x", "output": []}]', "task_id 'x' is not a non-negative integer"),
-    ("[1, 2", "not valid JSON"),
-    ("[]", "contains no generations"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"task_id": 0}', "expected a JSON list"),
+        ('[{"task_id": 0, "output": "print(1)"}]', "'output' must be a list"),
+        ('[{"task_id": "x", "output": []}]', "task_id 'x' is not a non-negative integer"),
+        ("[1, 2", "not valid JSON"),
+        ("[]", "contains no generations"),
+    ],
+)
 def test_bad_generations_file_is_one_clear_error(tmp_path, content, message):
     g = tmp_path / "g.json"
     g.write_text(content)
@@ -80,13 +94,23 @@ def test_bad_arguments_exit_2(tmp_path):
 
 def test_unknown_task_ids_and_malformed_problems_are_skipped_not_fatal(tmp_path):
     data = tmp_path / "d.jsonl"
-    good = {"question": "q", "input_output": json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]}),
-            "difficulty": "EASY", "skill_types": "[]"}
+    good = {
+        "question": "q",
+        "input_output": json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]}),
+        "difficulty": "EASY",
+        "skill_types": "[]",
+    }
     data.write_text(json.dumps(good) + "\n" + json.dumps({**good, "input_output": "{bad"}) + "\n")
     g = tmp_path / "g.json"
-    g.write_text(json.dumps([{"task_id": 0, "output": ["print(int(input())*2)"]},
-                             {"task_id": 1, "output": ["print(1)"]},
-                             {"task_id": 7, "output": ["print(1)"]}]))
+    g.write_text(
+        json.dumps(
+            [
+                {"task_id": 0, "output": ["print(int(input())*2)"]},
+                {"task_id": 1, "output": ["print(1)"]},
+                {"task_id": 7, "output": ["print(1)"]},
+            ]
+        )
+    )
     res = evaluate("-d", str(data), "-g", str(g), "-o", str(tmp_path / "o"), "--no-cache")
     assert res.returncode == 0, res.stderr
     assert "skipping task 1" in res.stderr and "task_id(s) are not rows" in res.stderr
@@ -99,18 +123,29 @@ def test_unknown_task_ids_and_malformed_problems_are_skipped_not_fatal(tmp_path)
 def test_float_tolerance_option_judges_is_cached_apart_and_recorded(tmp_path):
     io = json.dumps({"inputs": ["1 2\n"], "outputs": ["1.5\n"]})
     data = tmp_path / "d.jsonl"
-    data.write_text(json.dumps({"question": "Print the mean. Answers within 10^-4 of the actual answer are "
-                                            "accepted.", "input_output": io}) + "\n"
-                    + json.dumps({"question": "Print the mean.", "input_output": io}) + "\n")
+    data.write_text(
+        json.dumps(
+            {"question": "Print the mean. Answers within 10^-4 of the actual answer are accepted.", "input_output": io}
+        )
+        + "\n"
+        + json.dumps({"question": "Print the mean.", "input_output": io})
+        + "\n"
+    )
     g = tmp_path / "g.json"
-    g.write_text(json.dumps([{"task_id": 0, "output": ["print(1.50005)"]},
-                             {"task_id": 1, "output": ["print(1.5000005)"]}]))
+    g.write_text(
+        json.dumps([{"task_id": 0, "output": ["print(1.50005)"]}, {"task_id": 1, "output": ["print(1.5000005)"]}])
+    )
     env = {**os.environ, "TACO_EVAL_VERDICT_CACHE": str(tmp_path / "verdicts.sqlite")}
 
     def passed(*options):
         out = tmp_path / "-".join(["o", *options])
-        res = subprocess.run([sys.executable, "-m", "taco_eval", "evaluate", "-d", str(data), "-g", str(g),
-                              "-o", str(out), *options], capture_output=True, text=True, env=env, timeout=300)
+        res = subprocess.run(
+            [sys.executable, "-m", "taco_eval", "evaluate", "-d", str(data), "-g", str(g), "-o", str(out), *options],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert res.returncode == 0, res.stderr
         manifest = json.loads((out / "manifest.json").read_text())
         rows = pq.read_table(out / "results.parquet").to_pylist()

@@ -23,7 +23,9 @@ def test_passed_stdin():
 
 def test_header_names_are_preloaded():
     # TACO prepends its import header, so programs use these without importing them.
-    code = "xs = list(map(int, sys.stdin.read().split()))\nprint(sum(xs) + 0*gcd(4, 6) + len(deque()) + int(np.int64(0)))"
+    code = (
+        "xs = list(map(int, sys.stdin.read().split()))\nprint(sum(xs) + 0*gcd(4, 6) + len(deque()) + int(np.int64(0)))"
+    )
     assert judge_one(ADD, code).status == statuses.PASSED
 
 
@@ -106,10 +108,12 @@ def test_deleting_files_in_cwd_touches_only_the_test_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     decoy = tmp_path / "decoy.txt"
     decoy.write_text("keep me")
-    code = ("import os, shutil\n"
-            "for f in os.listdir('.'):\n    os.remove(f) if os.path.isfile(f) else shutil.rmtree(f)\n"
-            "open('junk', 'w').write('x')\n"
-            "a, b = map(int, input().split())\nprint(a + b)")
+    code = (
+        "import os, shutil\n"
+        "for f in os.listdir('.'):\n    os.remove(f) if os.path.isfile(f) else shutil.rmtree(f)\n"
+        "open('junk', 'w').write('x')\n"
+        "a, b = map(int, input().split())\nprint(a + b)"
+    )
     assert judge_one(ADD, code).passed
     assert decoy.read_text() == "keep me"
     assert sorted(os.listdir(tmp_path)) == ["decoy.txt"]
@@ -163,8 +167,7 @@ def test_multi_megabyte_input_and_output():
     problem = stdin_problem([data + "\n"], [data + "\n"])
     r = judge_one(problem, "import sys\nsys.stdout.write(sys.stdin.read())", timeout_s=10)
     assert r.passed, r.detail
-    r = judge_one(problem, "import sys\nxs = sys.stdin.read().split()\nxs[-1] = '0'\nprint(' '.join(xs))",
-                  timeout_s=10)
+    r = judge_one(problem, "import sys\nxs = sys.stdin.read().split()\nxs[-1] = '0'\nprint(' '.join(xs))", timeout_s=10)
     assert r.status == statuses.WRONG_ANSWER and "token 400000" in r.detail
 
 
@@ -253,14 +256,18 @@ def test_throughput_smoke_many_programs_on_two_workers():
 
 def test_call_based_program_is_imported_not_run_as_main():
     # TACO's reference imports the program as module `tmp_sol`: its guarded test block never runs.
-    code = ("def add(a, b):\n    return a + b\n"
-            "if __name__ == '__main__':\n    import sys\n    print(add(1, 1))\n    sys.exit(3)\n"
-            "assert __name__ == 'tmp_sol'\n")
+    code = (
+        "def add(a, b):\n    return a + b\n"
+        "if __name__ == '__main__':\n    import sys\n    print(add(1, 1))\n    sys.exit(3)\n"
+        "assert __name__ == 'tmp_sol'\n"
+    )
     r = judge_one(call_problem("add", [[1, 2]], [[3]]), code)
     assert r.status == statuses.PASSED, r.detail
 
 
 def test_call_based_class_of_the_program_pickles():
-    code = ("import pickle\nclass P:\n    def __init__(self, v):\n        self.v = v\n"
-            "def f(x):\n    return pickle.loads(pickle.dumps(P(x))).v\n")
+    code = (
+        "import pickle\nclass P:\n    def __init__(self, v):\n        self.v = v\n"
+        "def f(x):\n    return pickle.loads(pickle.dumps(P(x))).v\n"
+    )
     assert judge_one(call_problem("f", [[5]], [[5]]), code).status == statuses.PASSED

@@ -55,13 +55,16 @@ def test_worker_killed_mid_run_gives_identical_verdicts(level):
     undisturbed, _ = evaluate_samples(problems, samples, config, workers=2)
     expected = {r.sample_idx: _key(r.status, r.tests_run, r.test_codes) for r in undisturbed}
 
-    jobs = [ProgramJob(s.sample_idx, s.code, problems[s.task_id].fn_name, problems[s.task_id].inputs,
-                       stop_on_failure=False) for s in samples]
+    jobs = [
+        ProgramJob(s.sample_idx, s.code, problems[s.task_id].fn_name, problems[s.task_id].inputs, stop_on_failure=False)
+        for s in samples
+    ]
     by_job = {s.sample_idx: problems[s.task_id] for s in samples}
     seen = {"tests": 0}
     killed: list[int] = []
 
     with ExecutionPool(2, Limits(timeout_s=4.0), level) as pool:
+
         def judge(job, index, outcome):
             seen["tests"] += 1
             if seen["tests"] in (25, 120):  # while programs are running on both workers
@@ -153,11 +156,17 @@ def test_disk_full_while_writing_leaves_no_half_file(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(code)
     old = {"metrics.json": b'{"old": true}\n'}
-    shell = (f"mount -t tmpfs -o size=256k tmpfs {folder} && "
-             f"printf '%s\\n' '{{\"old\": true}}' > {folder}/metrics.json && "
-             f"{sys.executable} {script} && ls -A {folder} && cat {folder}/metrics.json")
-    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", shell],
-                          capture_output=True, text=True, timeout=120)
+    shell = (
+        f"mount -t tmpfs -o size=256k tmpfs {folder} && "
+        f"printf '%s\\n' '{{\"old\": true}}' > {folder}/metrics.json && "
+        f"{sys.executable} {script} && ls -A {folder} && cat {folder}/metrics.json"
+    )
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     result = json.loads(lines[0])

@@ -14,8 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def flow_params(model_dir, out, **over):
-    params = dict(dataset="samples", limit=6, shard_size=2, model=str(model_dir), n=2, temperature=0.0,
-                  max_tokens=12, batch_size="4", workers=1, k=[1, 2], output_dir=str(out), timeout=2.0)
+    params = dict(
+        dataset="samples",
+        limit=6,
+        shard_size=2,
+        model=str(model_dir),
+        n=2,
+        temperature=0.0,
+        max_tokens=12,
+        batch_size="4",
+        workers=1,
+        k=[1, 2],
+        output_dir=str(out),
+        timeout=2.0,
+    )
     params.update(over)
     return params
 
@@ -37,8 +49,9 @@ def task_runs(flow_run_id, shard_tasks, timeout=60.0):
     while True:
         runs = asyncio.run(read())
         shard_runs = [r for r in runs if r.name.startswith(("generate-shard", "execute-shard"))]
-        if (len(shard_runs) >= shard_tasks and all(r.state.name != "Running" for r in shard_runs)) \
-                or time.time() > deadline:
+        if (
+            len(shard_runs) >= shard_tasks and all(r.state.name != "Running" for r in shard_runs)
+        ) or time.time() > deadline:
             return runs
         time.sleep(0.25)
 
@@ -58,7 +71,10 @@ def test_flow_overlaps_generation_and_execution_and_writes_the_run(prefect_api, 
     for name in ("manifest.json", "metrics.json", "taco_metrics.json", "report.md"):
         assert (run_dir / name).exists(), name
     assert sorted(p.name for p in (run_dir / "generations").glob("*.parquet")) == [
-        "shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
+        "shard-00000.parquet",
+        "shard-00001.parquet",
+        "shard-00002.parquet",
+    ]
     assert len(list((run_dir / "results").glob("*.parquet"))) == 3
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["isolation"] and manifest["environment"]["packages"]["prefect"]
@@ -115,9 +131,23 @@ def test_failed_shard_leaves_the_others_and_retry_completes(prefect_api, tiny_mo
     blocker.rmdir()
     flow_run_id = str(state.state_details.flow_run_id)
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry", flow_run_id, "--entrypoint",
-                            "flows.taco_eval:taco_eval_flow"], cwd=REPO, env=env, capture_output=True, text=True,
-                           timeout=600)
+    retry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "flow-run",
+            "retry",
+            flow_run_id,
+            "--entrypoint",
+            "flows.taco_eval:taco_eval_flow",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert retry.returncode == 0, retry.stdout[-3000:] + retry.stderr[-3000:]
     runs = task_runs(flow_run_id, 12)  # both attempts of this flow run
     latest = {}
@@ -130,15 +160,43 @@ def test_failed_shard_leaves_the_others_and_retry_completes(prefect_api, tiny_mo
 
 def test_killed_run_resumes_without_redoing_finished_shards(prefect_api, tiny_model_dir, tmp_path):
     def run_cmd(out):
-        return [sys.executable, "-m", "taco_eval", "run", "-d", "samples", "--limit", "8", "--shard-size", "2",
-                "-m", str(tiny_model_dir), "-n", "2", "--temperature", "0", "--max-tokens", "12", "-b", "4",
-                "--workers", "1", "--k", "1,2", "--timeout", "2", "-o", str(out)]
+        return [
+            sys.executable,
+            "-m",
+            "taco_eval",
+            "run",
+            "-d",
+            "samples",
+            "--limit",
+            "8",
+            "--shard-size",
+            "2",
+            "-m",
+            str(tiny_model_dir),
+            "-n",
+            "2",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "12",
+            "-b",
+            "4",
+            "--workers",
+            "1",
+            "--k",
+            "1,2",
+            "--timeout",
+            "2",
+            "-o",
+            str(out),
+        ]
 
     out = tmp_path / "out"
     cmd = run_cmd(out)
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not list(out.glob("runs/*/results/shard-00000.json")):
         time.sleep(0.05)
@@ -158,8 +216,7 @@ def test_killed_run_resumes_without_redoing_finished_shards(prefect_api, tiny_mo
     assert executed(runs, "generate-shard") == [f"generate-shard-{k}" for k in unfinished_gen]
     assert executed(runs, "execute-shard") == [f"execute-shard-{k}" for k in unfinished_exec]
     # The same numbers as an uninterrupted run.
-    fresh = subprocess.run(run_cmd(tmp_path / "fresh"), cwd=REPO, env=env, capture_output=True, text=True,
-                           timeout=600)
+    fresh = subprocess.run(run_cmd(tmp_path / "fresh"), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     fresh_dir = next((tmp_path / "fresh").glob("runs/*"))
     assert fresh_dir.name == run_dir.name
@@ -176,8 +233,9 @@ def _taco_eval_flow_runs():
 
     async def read():
         async with get_client() as client:
-            runs = await client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["taco-eval"])),
-                                               sort=FlowRunSort.START_TIME_ASC)
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["taco-eval"])), sort=FlowRunSort.START_TIME_ASC
+            )
             return [r.id for r in runs if r.start_time is not None]
 
     return asyncio.run(read())

@@ -44,14 +44,17 @@ input_output_json = st.one_of(
 
 def _rows(input_output):
     return st.one_of(
-        st.fixed_dictionaries({}, optional={
-            "input_output": input_output,
-            "question": st.one_of(st.text(max_size=20), st.integers(), st.none()),
-            "starter_code": st.one_of(st.text(max_size=20), st.none()),
-            "difficulty": st.one_of(st.text(max_size=10), st.none(), st.integers()),
-            "skill_types": st.one_of(st.text(max_size=20), json_values),
-            "judge": st.one_of(st.text(max_size=10), st.none()),
-        }),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "input_output": input_output,
+                "question": st.one_of(st.text(max_size=20), st.integers(), st.none()),
+                "starter_code": st.one_of(st.text(max_size=20), st.none()),
+                "difficulty": st.one_of(st.text(max_size=10), st.none(), st.integers()),
+                "skill_types": st.one_of(st.text(max_size=20), json_values),
+                "judge": st.one_of(st.text(max_size=10), st.none()),
+            },
+        ),
         json_values,  # not even an object
     )
 
@@ -94,12 +97,25 @@ def test_any_jsonl_file_loads_with_bad_lines_reported(lines):
 
 
 @FUZZ
-@given(content=st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=80),
-                         st.lists(st.fixed_dictionaries({}, optional={
-                             "task_id": st.one_of(st.integers(-3, 5), st.text(max_size=3), st.booleans()),
-                             "output": st.one_of(st.lists(st.one_of(st.text(max_size=10), st.none(), st.integers()),
-                                                          max_size=3), json_values),
-                             "prompt": st.text(max_size=5)}), max_size=4).map(lambda v: json.dumps(v).encode())))
+@given(
+    content=st.one_of(
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=80),
+        st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "task_id": st.one_of(st.integers(-3, 5), st.text(max_size=3), st.booleans()),
+                    "output": st.one_of(
+                        st.lists(st.one_of(st.text(max_size=10), st.none(), st.integers()), max_size=3), json_values
+                    ),
+                    "prompt": st.text(max_size=5),
+                },
+            ),
+            max_size=4,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
 def test_any_generations_json_reads_or_fails_clearly(content):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generations.json"
@@ -130,12 +146,21 @@ def test_bad_dataset_rows_wrong_task_ids_empty_and_huge_generations_in_one_run()
         Sample(2, 0, "import sys\nsys.stdout.write(sys.stdin.read())"),  # an 8 MB test
         Sample(2, 1, "x" * 200_000),  # a huge generation (a NameError, quickly)
     ]
-    results, stats = evaluate_samples(problems, samples, JudgeConfig(timeout_s=10.0), workers=2,
-                                      skipped={1: "malformed problem: 'input_output' is not valid JSON"})
+    results, stats = evaluate_samples(
+        problems,
+        samples,
+        JudgeConfig(timeout_s=10.0),
+        workers=2,
+        skipped={1: "malformed problem: 'input_output' is not valid JSON"},
+    )
     got = {(r.task_id, r.sample_idx): r.status for r in results}
     assert got == {
-        (0, 0): statuses.PASSED, (0, 1): statuses.WRONG_ANSWER, (0, 2): statuses.COMPILE_ERROR,
-        (1, 0): statuses.SKIPPED, (7, 0): statuses.SKIPPED, (2, 0): statuses.PASSED,
+        (0, 0): statuses.PASSED,
+        (0, 1): statuses.WRONG_ANSWER,
+        (0, 2): statuses.COMPILE_ERROR,
+        (1, 0): statuses.SKIPPED,
+        (7, 0): statuses.SKIPPED,
+        (2, 0): statuses.PASSED,
         (2, 1): statuses.RUNTIME_ERROR,
     }
     skipped = {(r.task_id, r.sample_idx): r.detail for r in results if r.status == statuses.SKIPPED}
@@ -143,23 +168,36 @@ def test_bad_dataset_rows_wrong_task_ids_empty_and_huge_generations_in_one_run()
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "taco_eval", "evaluate", *args, "--no-cache", "--isolation", "process"],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taco_eval", "evaluate", *args, "--no-cache", "--isolation", "process"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_with_broken_dataset_and_generations_files(tmp_path):
     dataset = tmp_path / "data.jsonl"
     good = {"question": "q", "input_output": json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]})}
-    dataset.write_bytes(b"\n".join([
-        json.dumps(good).encode(),
-        b"\xff\xfe not utf-8 \x80",
-        json.dumps({"question": "q", "input_output": "{broken"}).encode(),
-        json.dumps({"question": "q"}).encode(),
-        json.dumps([1, 2, 3]).encode(),
-    ]) + b"\n")
+    dataset.write_bytes(
+        b"\n".join(
+            [
+                json.dumps(good).encode(),
+                b"\xff\xfe not utf-8 \x80",
+                json.dumps({"question": "q", "input_output": "{broken"}).encode(),
+                json.dumps({"question": "q"}).encode(),
+                json.dumps([1, 2, 3]).encode(),
+            ]
+        )
+        + b"\n"
+    )
     gens = tmp_path / "g.json"
-    gens.write_text(json.dumps([{"task_id": i, "output": ["print(input())", ""]} for i in range(5)]
-                               + [{"task_id": 99, "output": ["print(1)"]}]))
+    gens.write_text(
+        json.dumps(
+            [{"task_id": i, "output": ["print(input())", ""]} for i in range(5)]
+            + [{"task_id": 99, "output": ["print(1)"]}]
+        )
+    )
     ok = _cli("-d", str(dataset), "-g", str(gens), "-o", str(tmp_path / "out"))
     assert ok.returncode == 0, ok.stderr
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -168,8 +206,11 @@ def test_cli_with_broken_dataset_and_generations_files(tmp_path):
         assert f"skipping task {index}" in ok.stderr
     assert "99" in ok.stderr
 
-    for content, message in [(b"\xff\xfe\x00 not utf-8", "not UTF-8"), (b'{"task_id": 0}', "expected a JSON list"),
-                             (b"[]", "contains no generations")]:
+    for content, message in [
+        (b"\xff\xfe\x00 not utf-8", "not UTF-8"),
+        (b'{"task_id": 0}', "expected a JSON list"),
+        (b"[]", "contains no generations"),
+    ]:
         gens.write_bytes(content)
         bad = _cli("-d", str(dataset), "-g", str(gens), "-o", str(tmp_path / "bad"))
         assert bad.returncode == 2

@@ -26,8 +26,16 @@ from tasks.generation.prompts import (
 
 
 def problem(task_id=0, question="Add two numbers.", starter="", fn_name=None):
-    return Problem(task_id=task_id, problem_id=f"test/{task_id}", question=question, starter_code=starter,
-                   fn_name=fn_name, mode=MODE_CALL if fn_name else MODE_STDIN, inputs=["1 2\n"], outputs=["3\n"])
+    return Problem(
+        task_id=task_id,
+        problem_id=f"test/{task_id}",
+        question=question,
+        starter_code=starter,
+        fn_name=fn_name,
+        mode=MODE_CALL if fn_name else MODE_STDIN,
+        inputs=["1 2\n"],
+        outputs=["3\n"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,8 @@ def test_taco_prompt_reproduces_taco_generation_py():
     assert taco_prompt(problem(question=q)) == "\nQUESTION:\n" + q + "\nUse Standard Input format\nANSWER:\n"
     starter = "class Solution:\n    def f(self, x):\n"
     assert taco_prompt(problem(question=q, starter=starter, fn_name="f")) == (
-        "\nQUESTION:\n" + q + starter + "\nUse Call-Based format\nANSWER:\n")
+        "\nQUESTION:\n" + q + starter + "\nUse Call-Based format\nANSWER:\n"
+    )
     # TACO: call-based as soon as there is an fn_name, even without starter code (and vice versa).
     assert taco_prompt(problem(question=q, fn_name="f")).endswith("\nUse Call-Based format\nANSWER:\n")
     assert taco_prompt(problem(question=q, starter="def g():\n")).endswith("\nUse Call-Based format\nANSWER:\n")
@@ -103,8 +112,15 @@ def test_configs_are_frozen_hashable_and_json_round_trip():
     assert SamplingConfig(batch_size="8").batch_size == 8
     with pytest.raises(Exception):
         m.model = "other"  # frozen
-    for bad in (dict(n=0), dict(temperature=-1), dict(top_p=0), dict(max_tokens=0), dict(batch_size=0),
-                dict(batch_size="big"), dict(prompt_format="xml")):
+    for bad in (
+        dict(n=0),
+        dict(temperature=-1),
+        dict(top_p=0),
+        dict(max_tokens=0),
+        dict(batch_size=0),
+        dict(batch_size="big"),
+        dict(prompt_format="xml"),
+    ):
         with pytest.raises(ValueError):
             SamplingConfig(**bad)
     for bad in (dict(dtype="int8"), dict(device="tpu"), dict(backend="onnx")):
@@ -124,11 +140,16 @@ def test_shard_seeds_are_deterministic_and_distinct():
 def test_taco_generations_json_shape(tmp_path):
     from tasks.generation.generate import write_taco_generations_json
 
-    rows = [{"task_id": 3, "sample_idx": 1, "code": "b"}, {"task_id": 3, "sample_idx": 0, "code": "a"},
-            {"task_id": 1, "sample_idx": 0, "code": "c"}]
+    rows = [
+        {"task_id": 3, "sample_idx": 1, "code": "b"},
+        {"task_id": 3, "sample_idx": 0, "code": "a"},
+        {"task_id": 1, "sample_idx": 0, "code": "c"},
+    ]
     path = write_taco_generations_json(rows, tmp_path / "g.json", prompts={1: "P1", 3: "P3"})
-    assert json.loads(path.read_text()) == [{"task_id": 1, "prompt": "P1", "output": ["c"]},
-                                            {"task_id": 3, "prompt": "P3", "output": ["a", "b"]}]
+    assert json.loads(path.read_text()) == [
+        {"task_id": 1, "prompt": "P1", "output": ["c"]},
+        {"task_id": 3, "prompt": "P3", "output": ["a", "b"]},
+    ]
 
 
 # --- models ------------------------------------------------------------------------------------------
@@ -161,8 +182,13 @@ def test_generate_shard_writes_n_rows_per_problem(tiny_model_dir, samples, tmp_p
 
     probs = samples[:3]
     out = tmp_path / "shard-00004.parquet"
-    stats = generate_shard(probs, ModelConfig(str(tiny_model_dir), device="cpu"),
-                           SamplingConfig(n=5, temperature=0.8, max_tokens=10, seed=11, batch_size=8), 4, out)
+    stats = generate_shard(
+        probs,
+        ModelConfig(str(tiny_model_dir), device="cpu"),
+        SamplingConfig(n=5, temperature=0.8, max_tokens=10, seed=11, batch_size=8),
+        4,
+        out,
+    )
     rows = read_rows(out)
     assert stats.samples == len(rows) == 15 and stats.problems == 3 and stats.shard_id == 4
     assert stats.tokens == sum(r["num_tokens"] for r in rows) and stats.tokens_per_s > 0
@@ -182,8 +208,13 @@ def test_generate_shard_writes_n_rows_per_problem(tiny_model_dir, samples, tmp_p
     assert {r["seed"] for r in rows} <= {derive_seed(base, slot) for slot in range(15)}
     # Same config, same shard → same samples; another shard id → other seeds.
     again = tmp_path / "again.parquet"
-    generate_shard(probs, ModelConfig(str(tiny_model_dir), device="cpu"),
-                   SamplingConfig(n=5, temperature=0.8, max_tokens=10, seed=11, batch_size=8), 4, again)
+    generate_shard(
+        probs,
+        ModelConfig(str(tiny_model_dir), device="cpu"),
+        SamplingConfig(n=5, temperature=0.8, max_tokens=10, seed=11, batch_size=8),
+        4,
+        again,
+    )
     assert codes(again) == codes(out)
 
 
@@ -199,8 +230,9 @@ def test_greedy_is_identical_at_batch_1_and_8(tiny_model_dir, samples, tmp_path)
         generate_shard(probs, model, SamplingConfig(n=2, temperature=0, max_tokens=12, batch_size=bs), 0, path)
         results[bs] = read_rows(path)
         assert {r["batch_size"] for r in results[bs]} == {bs}
-    assert [(r["task_id"], r["sample_idx"], r["code"], r["num_tokens"]) for r in results[1]] == \
-           [(r["task_id"], r["sample_idx"], r["code"], r["num_tokens"]) for r in results[8]]
+    assert [(r["task_id"], r["sample_idx"], r["code"], r["num_tokens"]) for r in results[1]] == [
+        (r["task_id"], r["sample_idx"], r["code"], r["num_tokens"]) for r in results[8]
+    ]
     # n greedy samples of a problem are the same text.
     assert all(len({r["code"] for r in results[8] if r["task_id"] == p.task_id}) == 1 for p in probs)
 
@@ -251,8 +283,9 @@ def test_stop_strings_halt_generation(tiny_model_dir, samples, tmp_path, fresh_b
     tail = tok.encode("print(x) and more text after", add_special_tokens=False)
     with Scripted(backend.model, body + stop + tail * 10, tok.eos_token_id) as scripted:
         out = tmp_path / "s.parquet"
-        generate_shard(samples[:2], model_cfg, SamplingConfig(n=3, temperature=0.7, max_tokens=60, batch_size=6),
-                       0, out)
+        generate_shard(
+            samples[:2], model_cfg, SamplingConfig(n=3, temperature=0.7, max_tokens=60, batch_size=6), 0, out
+        )
     rows = read_rows(out)
     assert len(rows) == 6
     for r in rows:
@@ -275,11 +308,17 @@ def test_eos_and_length_finish_reasons(tiny_model_dir, samples, tmp_path, fresh_
     tok = backend.tokenizer
     body = tok.encode("print(42)", add_special_tokens=False)
     with Scripted(backend.model, body, tok.eos_token_id):  # body, then EOS
-        generate_shard(samples[:1], model_cfg, SamplingConfig(n=2, temperature=0, max_tokens=30), 0, tmp_path / "e.parquet")
+        generate_shard(
+            samples[:1], model_cfg, SamplingConfig(n=2, temperature=0, max_tokens=30), 0, tmp_path / "e.parquet"
+        )
     with Scripted(backend.model, body * 20, tok.eos_token_id):
-        generate_shard(samples[:1], model_cfg, SamplingConfig(n=2, temperature=0, max_tokens=5), 0, tmp_path / "l.parquet")
+        generate_shard(
+            samples[:1], model_cfg, SamplingConfig(n=2, temperature=0, max_tokens=5), 0, tmp_path / "l.parquet"
+        )
     eos_rows, long_rows = read_rows(tmp_path / "e.parquet"), read_rows(tmp_path / "l.parquet")
-    assert {(r["code"], r["finish_reason"], r["num_tokens"]) for r in eos_rows} == {("print(42)", "stop", len(body) + 1)}
+    assert {(r["code"], r["finish_reason"], r["num_tokens"]) for r in eos_rows} == {
+        ("print(42)", "stop", len(body) + 1)
+    }
     assert {(r["finish_reason"], r["num_tokens"]) for r in long_rows} == {("length", 5)}
 
 
@@ -291,8 +330,13 @@ def test_chat_format_extracts_the_fenced_code(tiny_model_dir, samples, tmp_path,
     tok = backend.tokenizer
     answer = "Sure.\n```python\nprint(sum(map(int, input().split())))\n```\n---\nDone"
     with Scripted(backend.model, tok.encode(answer, add_special_tokens=False), tok.eos_token_id):
-        generate_shard(samples[:1], model_cfg, SamplingConfig(n=1, temperature=0, max_tokens=80, prompt_format="chat"),
-                       0, tmp_path / "c.parquet")
+        generate_shard(
+            samples[:1],
+            model_cfg,
+            SamplingConfig(n=1, temperature=0, max_tokens=80, prompt_format="chat"),
+            0,
+            tmp_path / "c.parquet",
+        )
     (row,) = read_rows(tmp_path / "c.parquet")
     # No TACO stop strings in chat mode: "---" inside an answer does not end it.
     assert row["completion"] == answer and row["finish_reason"] == "stop"
@@ -327,7 +371,9 @@ def test_auto_batch_halves_on_oom_and_matches_an_undisturbed_run(tiny_model_dir,
     ooms: list[int] = []
     oom_when_rows_exceed(backend.model, 4, ooms)
     with pytest.warns(RuntimeWarning, match="out of memory: halving"):
-        stats = generate_shard(probs, model_cfg, SamplingConfig(**greedy, batch_size="auto"), 0, tmp_path / "oom.parquet")
+        stats = generate_shard(
+            probs, model_cfg, SamplingConfig(**greedy, batch_size="auto"), 0, tmp_path / "oom.parquet"
+        )
     assert ooms and all(rows > 4 for rows in ooms)
     assert stats.batch_size == 4 and {r["batch_size"] for r in read_rows(tmp_path / "oom.parquet")} == {4}
     assert codes(tmp_path / "oom.parquet") == codes(tmp_path / "ref.parquet")
@@ -335,8 +381,13 @@ def test_auto_batch_halves_on_oom_and_matches_an_undisturbed_run(tiny_model_dir,
     before = len(ooms)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        stats2 = generate_shard(probs[:6], model_cfg, SamplingConfig(n=3, temperature=0.9, max_tokens=6, batch_size="auto"),
-                                1, tmp_path / "next.parquet")
+        stats2 = generate_shard(
+            probs[:6],
+            model_cfg,
+            SamplingConfig(n=3, temperature=0.9, max_tokens=6, batch_size="auto"),
+            1,
+            tmp_path / "next.parquet",
+        )
     assert len(ooms) == before and stats2.batch_size == 4 and len(read_rows(tmp_path / "next.parquet")) == 18
 
 
@@ -349,16 +400,26 @@ def test_oom_down_to_single_sample_generation_warns(tiny_model_dir, samples, tmp
     ooms: list[int] = []
     original = oom_when_rows_exceed(backend.model, 1, ooms)
     with pytest.warns(RuntimeWarning, match="single-sample generation"):
-        generate_shard(samples[:2], model_cfg, SamplingConfig(n=3, temperature=0.5, max_tokens=5, batch_size="auto"),
-                       0, tmp_path / "one.parquet")
+        generate_shard(
+            samples[:2],
+            model_cfg,
+            SamplingConfig(n=3, temperature=0.5, max_tokens=5, batch_size="auto"),
+            0,
+            tmp_path / "one.parquet",
+        )
     rows = read_rows(tmp_path / "one.parquet")
     assert len(rows) == 6 and {r["batch_size"] for r in rows} == {1}
     # A fixed batch size is the user's choice: OOM is an error naming the way out.
     backend.model.forward = original
     oom_when_rows_exceed(backend.model, 2, ooms)
     with pytest.raises(BackendError, match="-b auto"):
-        generate_shard(samples[:2], model_cfg, SamplingConfig(n=3, temperature=0.5, max_tokens=5, batch_size=4),
-                       0, tmp_path / "fixed.parquet")
+        generate_shard(
+            samples[:2],
+            model_cfg,
+            SamplingConfig(n=3, temperature=0.5, max_tokens=5, batch_size=4),
+            0,
+            tmp_path / "fixed.parquet",
+        )
     assert not (tmp_path / "fixed.parquet").exists()
 
 
@@ -418,8 +479,12 @@ def test_vllm_backend_maps_the_options(monkeypatch):
         def generate(self, prompts, sampling_params, use_tqdm=False):
             out = []
             for p in prompts:
-                completions = [types.SimpleNamespace(index=i, text=f"{p}-{i}\n---", token_ids=[1, 2, 3],
-                                                     finish_reason="stop" if i else "length") for i in (1, 0)]
+                completions = [
+                    types.SimpleNamespace(
+                        index=i, text=f"{p}-{i}\n---", token_ids=[1, 2, 3], finish_reason="stop" if i else "length"
+                    )
+                    for i in (1, 0)
+                ]
                 out.append(types.SimpleNamespace(outputs=completions))
             return out
 
@@ -427,11 +492,19 @@ def test_vllm_backend_maps_the_options(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", fake)
     backend = VLLMBackend("some/model", revision="abc", dtype="bfloat16", device="auto")
     assert captured["llm"] == {"model": "some/model", "dtype": "bfloat16", "revision": "abc"}
-    params = GenerationParams(n=2, temperature=0.2, top_p=0.95, max_tokens=64, seed=99, batch_size="auto",
-                              stop_strings=STOP_STRINGS)
+    params = GenerationParams(
+        n=2, temperature=0.2, top_p=0.95, max_tokens=64, seed=99, batch_size="auto", stop_strings=STOP_STRINGS
+    )
     result = backend.generate(["a", "b"], params)
-    assert captured["params"] == dict(n=2, temperature=0.2, top_p=0.95, max_tokens=64, seed=99,
-                                      stop=list(STOP_STRINGS), include_stop_str_in_output=True)
+    assert captured["params"] == dict(
+        n=2,
+        temperature=0.2,
+        top_p=0.95,
+        max_tokens=64,
+        seed=99,
+        stop=list(STOP_STRINGS),
+        include_stop_str_in_output=True,
+    )
     assert [[s.text for s in r] for r in result] == [["a-0\n---", "a-1\n---"], ["b-0\n---", "b-1\n---"]]
     assert [s.finish_reason for s in result[0]] == ["length", "stop"] and result[0][0].num_tokens == 3
 
@@ -491,8 +564,9 @@ def test_nucleus_sampler_keeps_transformers_top_p_set_and_samples_from_it():
     torch.manual_seed(0)
     for temperature, top_p in ((0.2, 0.95), (0.8, 0.95), (1.0, 0.5), (0.7, 0.999)):
         scores = torch.randn(6, 5000) * 3
-        ref = TopPLogitsWarper(top_p)(None, TemperatureLogitsWarper(temperature)(None, scores)
-                                      if temperature != 1.0 else scores)
+        ref = TopPLogitsWarper(top_p)(
+            None, TemperatureLogitsWarper(temperature)(None, scores) if temperature != 1.0 else scores
+        )
         sampler = NucleusSampler(temperature, top_p, k=8)  # small k: exercises the k×4 growth
         vals, idx, keep = sampler.nucleus(scores)
         probs = torch.softmax(scores / temperature, -1)

@@ -84,9 +84,15 @@ def greedy_reference(folder, prompts):
     for prompt in prompts:
         ids = torch.tensor([tok(prompt)["input_ids"]])
         with torch.no_grad():
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=NEW_TOKENS,
-                                 return_dict_in_generate=True, output_logits=True)
-        continuations.append(tuple(out.sequences[0, ids.shape[1]:].tolist()))
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=NEW_TOKENS,
+                return_dict_in_generate=True,
+                output_logits=True,
+            )
+        continuations.append(tuple(out.sequences[0, ids.shape[1] :].tolist()))
         for logits in out.logits:
             top = logits[0].topk(2).values
             margin = min(margin, float(top[0] - top[1]))
@@ -102,8 +108,15 @@ def engine(folder):
 def params(batch_size, n=1, temperature=0.0, top_p=1.0, max_tokens=NEW_TOKENS, seed=0):
     from tasks.generation.backends.base import GenerationParams
 
-    return GenerationParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                            batch_size=batch_size, stop_strings=())
+    return GenerationParams(
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        batch_size=batch_size,
+        stop_strings=(),
+    )
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
@@ -195,8 +208,12 @@ def test_sampling_follows_transformers_temperature_top_p(arch, tokenizer, prompt
     draws = [s.token_ids for s in backend.generate([prompt], sampling)[0]]
     # Same seed, same samples (a freshly loaded model too); another seed, other samples.
     assert [s.token_ids for s in engine(folder).generate([prompt], sampling)[0]] == draws
-    assert [s.token_ids for s in backend.generate([prompt], params(500, n=50, temperature=TEMPERATURE, top_p=TOP_P,
-                                                                      max_tokens=2, seed=8))[0]] != draws[:50]
+    assert [
+        s.token_ids
+        for s in backend.generate(
+            [prompt], params(500, n=50, temperature=TEMPERATURE, top_p=TOP_P, max_tokens=2, seed=8)
+        )[0]
+    ] != draws[:50]
 
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     ids = backend.encode(prompt)
@@ -233,6 +250,25 @@ def test_shard_stats_and_run_summary_name_the_path(tiny_model_dir, tokenizer, tm
         stats = generate_shard(problems, ModelConfig(str(folder), device="cpu"), sampling, 0, tmp_path / "s.parquet")
         assert stats.to_dict()["generation_path"] == path
         assert stats.to_dict()["generation_path_reason"].startswith(reason)
-    assert main(["generate", "-m", str(gemma2), "-n", "2", "--temperature", "0", "--max-tokens", "4", "--limit", "2",
-                 "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "-m",
+                str(gemma2),
+                "-n",
+                "2",
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "4",
+                "--limit",
+                "2",
+                "-o",
+                str(tmp_path / "run"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert f"generation path: fallback ({stats.generation_path_reason})\n" in capsys.readouterr().err

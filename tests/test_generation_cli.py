@@ -25,8 +25,25 @@ def cli(*argv):
 
 
 def gen_args(model, out, *extra):
-    return ["generate", "-m", model, "-n", 2, "--temperature", 0, "--max-tokens", 6, "--limit", 5,
-            "--shard-size", 2, "-o", out, "--no-progress", *extra]
+    return [
+        "generate",
+        "-m",
+        model,
+        "-n",
+        2,
+        "--temperature",
+        0,
+        "--max-tokens",
+        6,
+        "--limit",
+        5,
+        "--shard-size",
+        2,
+        "-o",
+        out,
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_generate_writes_shards_and_taco_json_then_resumes(tiny_model_dir, tmp_path, capsys):
@@ -120,9 +137,13 @@ def test_killed_run_keeps_finished_shards_and_resumes(tiny_model_dir, tmp_path):
     out = tmp_path / "killed"
     marker = tmp_path / "marker"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(marker),
-                             *map(str, gen_args(tiny_model_dir, out))], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(marker), *map(str, gen_args(tiny_model_dir, out))],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 90
         while not marker.exists():
@@ -149,8 +170,22 @@ def test_killed_run_keeps_finished_shards_and_resumes(tiny_model_dir, tmp_path):
 
 
 def test_find_batch_size_on_cpu(tiny_model_dir, capsys):
-    assert cli("find-batch-size", "-m", tiny_model_dir, "--device", "cpu", "--max-batch-size", 4,
-               "--max-tokens", 4, "--limit", 3) == 0
+    assert (
+        cli(
+            "find-batch-size",
+            "-m",
+            tiny_model_dir,
+            "--device",
+            "cpu",
+            "--max-batch-size",
+            4,
+            "--max-tokens",
+            4,
+            "--limit",
+            3,
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     table = [line.split() for line in out.splitlines()[1:-1]]
     assert [int(row[0]) for row in table] == [1, 2, 4] and all(row[1] == "ok" for row in table)

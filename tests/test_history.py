@@ -17,14 +17,23 @@ def entry(run_id, finished_at, p1, p10=None, model="m", deployment="taco-eval/ni
     values = {"pass@1": p1}
     if p10 is not None:
         values["pass@10"] = p10
-    return {"run_id": run_id, "finished_at": finished_at, "model": model, "deployment": deployment,
-            "dataset": "BAAI/TACO:test", "num_problems": 100, "pass_at_k": values, "run_dir": f"/runs/{run_id}",
-            **extra}
+    return {
+        "run_id": run_id,
+        "finished_at": finished_at,
+        "model": model,
+        "deployment": deployment,
+        "dataset": "BAAI/TACO:test",
+        "num_problems": 100,
+        "pass_at_k": values,
+        "run_dir": f"/runs/{run_id}",
+        **extra,
+    }
 
 
 def test_entry_for_a_real_run_folder(tmp_path):
-    run = make_run(tmp_path / "out" / "runs" / "abc", {0: 2, 1: 0, 2: 1}, problems=make_problems(3),
-                   run_id="abc", model="ckpt")
+    run = make_run(
+        tmp_path / "out" / "runs" / "abc", {0: 2, 1: 0, 2: 1}, problems=make_problems(3), run_id="abc", model="ckpt"
+    )
     e = entry_for_run(run, deployment="taco-eval/nightly", finished_at="2026-01-02T03:04:05+00:00")
     metrics = json.loads((run / "metrics.json").read_text())
     assert e["run_id"] == "abc" and e["model"] == "ckpt" and e["deployment"] == "taco-eval/nightly"

@@ -22,9 +22,16 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def entry(run_id, p1, p10=None, **extra):
     values = {"pass@1": p1, **({"pass@10": p10} if p10 is not None else {})}
-    return {"run_id": run_id, "finished_at": "2026-03-01T01:00:00+00:00", "model": "m",
-            "deployment": "taco-eval/nightly", "dataset": "BAAI/TACO:test", "pass_at_k": values,
-            "run_dir": f"/nowhere/{run_id}", **extra}
+    return {
+        "run_id": run_id,
+        "finished_at": "2026-03-01T01:00:00+00:00",
+        "model": "m",
+        "deployment": "taco-eval/nightly",
+        "dataset": "BAAI/TACO:test",
+        "pass_at_k": values,
+        "run_dir": f"/nowhere/{run_id}",
+        **extra,
+    }
 
 
 def test_check_regression_threshold():
@@ -50,10 +57,12 @@ def test_check_regression_threshold():
 def test_check_regression_with_noise_from_the_run_folders(tmp_path):
     problems = make_problems(30)
     before = make_run(tmp_path / "runs" / "before", {t: 3 for t in range(30)}, problems=problems, run_id="before")
-    after = make_run(tmp_path / "runs" / "after", {t: (0 if t < 12 else 3) for t in range(30)}, problems=problems,
-                     run_id="after")
-    payload = check_regression(entry("after", 0.45, run_dir=str(after)), entry("before", 0.75, run_dir=str(before)),
-                               0.02, with_noise=True)
+    after = make_run(
+        tmp_path / "runs" / "after", {t: (0 if t < 12 else 3) for t in range(30)}, problems=problems, run_id="after"
+    )
+    payload = check_regression(
+        entry("after", 0.45, run_dir=str(after)), entry("before", 0.75, run_dir=str(before)), 0.02, with_noise=True
+    )
     noise = payload["noise"]
     assert noise["delta"] == pytest.approx(-0.3) and noise["significant"] and noise["high"] < 0
     assert noise["newly_failing"] == 12 and noise["newly_solved"] == 0
@@ -65,8 +74,9 @@ def test_record_run_indexes_and_compares_with_the_previous_run_of_the_deployment
     problems = make_problems(10)
     runs = tmp_path / "runs"
     a = make_run(runs / "a", {t: 2 for t in range(10)}, problems=problems, run_id="a", model="ckpt-1")
-    b = make_run(runs / "b", {t: (0 if t < 3 else 2) for t in range(10)}, problems=problems, run_id="b",
-                 model="ckpt-2")  # a new checkpoint path: same deployment, so still compared
+    b = make_run(
+        runs / "b", {t: (0 if t < 3 else 2) for t in range(10)}, problems=problems, run_id="b", model="ckpt-2"
+    )  # a new checkpoint path: same deployment, so still compared
     c = make_run(runs / "c", {t: 0 for t in range(10)}, problems=problems, run_id="c", model="ckpt-3")
     first = record_run(tmp_path, a, deployment="nightly", emit=False)
     assert first["previous"] is None and first["regression"] is None
@@ -77,7 +87,10 @@ def test_record_run_indexes_and_compares_with_the_previous_run_of_the_deployment
     # An ad-hoc run (no deployment) is compared only with ad-hoc runs of its model: none yet.
     assert record_run(tmp_path, c, deployment=None, emit=False)["previous"] is None
     assert [(e["run_id"], e["deployment"]) for e in read_index(tmp_path)] == [
-        ("a", "nightly"), ("b", "nightly"), ("c", None)]
+        ("a", "nightly"),
+        ("b", "nightly"),
+        ("c", None),
+    ]
 
 
 def _read_events(resource_id, expected, timeout=20.0):
@@ -105,16 +118,23 @@ def test_worse_nightly_run_emits_the_regression_event(prefect_api, tmp_path):
     out = tmp_path / "out"
     problems = make_problems(20)
     tag = uuid.uuid4().hex[:8]
-    good = make_run(out / "runs" / f"good-{tag}", {t: 4 for t in range(20)}, problems=problems,
-                    run_id=f"good-{tag}", model="ckpt")
-    bad = make_run(out / "runs" / f"bad-{tag}", {t: (0 if t < 8 else 4) for t in range(20)}, problems=problems,
-                   run_id=f"bad-{tag}", model="ckpt")
+    good = make_run(
+        out / "runs" / f"good-{tag}", {t: 4 for t in range(20)}, problems=problems, run_id=f"good-{tag}", model="ckpt"
+    )
+    bad = make_run(
+        out / "runs" / f"bad-{tag}",
+        {t: (0 if t < 8 else 4) for t in range(20)},
+        problems=problems,
+        run_id=f"bad-{tag}",
+        model="ckpt",
+    )
 
     @flow(name="taco-eval-regression-test")
     def nightly(run_dir: str) -> dict:
         # What the taco-eval flow calls once metrics.json is written.
-        return report_finished_run(out, run_dir, problems=problems, deployment="taco-eval/nightly",
-                                   regression_threshold=0.05)
+        return report_finished_run(
+            out, run_dir, problems=problems, deployment="taco-eval/nightly", regression_threshold=0.05
+        )
 
     first = nightly(str(good))
     assert first["previous"] is None and first["regression"] is None
@@ -168,11 +188,13 @@ def test_report_artifacts_are_published(prefect_api, tmp_path):
         return ids
 
     ids = publish()
-    assert set(ids) == {f"{prefix}-{k}" for k in ("pass-at-k", "pass-at-k-by-skill", "verdicts", "comparison",
-                                                  "report", "history")}
+    assert set(ids) == {
+        f"{prefix}-{k}" for k in ("pass-at-k", "pass-at-k-by-skill", "verdicts", "comparison", "report", "history")
+    }
     with get_client(sync_client=True) as client:
-        arts = {a.key: a for a in client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=prefix)))}
+        arts = {
+            a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=prefix)))
+        }
     assert arts[f"{prefix}-pass-at-k"].type == "table" and arts[f"{prefix}-report"].type == "markdown"
     report = arts[f"{prefix}-report"].data
     assert str((cur / "plots" / "pass_at_k_by_difficulty.png").resolve()) in report
@@ -196,7 +218,9 @@ def test_readme_automation_is_valid_and_matches_the_event(prefect_api):
     from prefect.server.events.schemas.events import ReceivedEvent
     from prefect.server.utilities.user_templates import render_user_template_sync
 
-    block_id = SlackWebhook(url="https://hooks.slack.com/services/T000/B000/XXXX").save(f"alerts-{uuid.uuid4().hex[:6]}")
+    block_id = SlackWebhook(url="https://hooks.slack.com/services/T000/B000/XXXX").save(
+        f"alerts-{uuid.uuid4().hex[:6]}"
+    )
     data = yaml.safe_load(_readme_automation().replace("00000000-0000-0000-0000-000000000000", str(block_id)))
     automation = AutomationCore.model_validate(data)
     with get_client(sync_client=True) as client:
@@ -205,13 +229,21 @@ def test_readme_automation_is_valid_and_matches_the_event(prefect_api):
 
     payload = check_regression(entry("r2", 0.214, 0.5), entry("r1", 0.251, 0.55), 0.02)
     now = datetime.datetime.now(datetime.timezone.utc)
-    event = ReceivedEvent(occurred=now, id=uuid.uuid4(), event=REGRESSION_EVENT,
-                          resource={"prefect.resource.id": "taco-eval.run.r2",
-                                    "taco-eval.deployment": "taco-eval/nightly"}, payload=payload)
+    event = ReceivedEvent(
+        occurred=now,
+        id=uuid.uuid4(),
+        event=REGRESSION_EVENT,
+        resource={"prefect.resource.id": "taco-eval.run.r2", "taco-eval.deployment": "taco-eval/nightly"},
+        payload=payload,
+    )
     trigger = EventTrigger.model_validate(data["trigger"])
     assert trigger.covers(event)
-    other = ReceivedEvent(occurred=now, id=uuid.uuid4(), event="prefect.flow-run.Completed",
-                          resource={"prefect.resource.id": "taco-eval.run.r2"})
+    other = ReceivedEvent(
+        occurred=now,
+        id=uuid.uuid4(),
+        event="prefect.flow-run.Completed",
+        resource={"prefect.resource.id": "taco-eval.run.r2"},
+    )
     assert not trigger.covers(other)
     action = data["actions"][0]
     subject = render_user_template_sync(action["subject"], {"event": event})

@@ -26,8 +26,17 @@ SKILLS = (("Sorting",), ("Mathematics", "Sorting"), ("Dynamic programming",))
 
 def make_problems(count, judges=None):
     judges = judges or {}
-    return [stdin_problem(["1\n"], ["1\n"], task_id=t, difficulty=DIFFICULTIES[t % 3], skills=SKILLS[t % 3],
-                          judge=judges.get(t, "default")) for t in range(count)]
+    return [
+        stdin_problem(
+            ["1\n"],
+            ["1\n"],
+            task_id=t,
+            difficulty=DIFFICULTIES[t % 3],
+            skills=SKILLS[t % 3],
+            judge=judges.get(t, "default"),
+        )
+        for t in range(count)
+    ]
 
 
 def make_run(
@@ -54,31 +63,55 @@ def make_run(
         for i in range(n):
             ok = i < c
             status = statuses.PASSED if ok else (fail_status(t, i) if callable(fail_status) else fail_status)
-            results.append(ProgramResult(t, i, f"{t}-{i}", ok, status, 1 if ok else 0, 1,
-                                         [1 if ok else statuses.TACO_CODE.get(status, 0)], runtime_ms(t, i),
-                                         "" if ok else "mismatch"))
+            results.append(
+                ProgramResult(
+                    t,
+                    i,
+                    f"{t}-{i}",
+                    ok,
+                    status,
+                    1 if ok else 0,
+                    1,
+                    [1 if ok else statuses.TACO_CODE.get(status, 0)],
+                    runtime_ms(t, i),
+                    "" if ok else "mismatch",
+                )
+            )
     folder.mkdir(parents=True, exist_ok=True)
     if layout == "run":
         rundir = RunDir(folder)
         ids = sorted(passes)
         for shard, start in enumerate(range(0, len(ids), shard_size)):
-            chunk = set(ids[start:start + shard_size])
+            chunk = set(ids[start : start + shard_size])
             write_rows(rundir.shard(RESULTS, shard), [r for r in results if r.task_id in chunk], RESULTS_SCHEMA)
             rundir.seal(RESULTS, shard, {"samples": len(chunk) * n})
         cfg = RunConfig(dataset=DatasetSpec(source="synthetic-nonexistent.jsonl"), model=model, n=n, ks=tuple(ks))
         manifest = new_manifest(run_id, cfg.to_dict(), {"model": model}, code_version=CODE_VERSION)
         manifest["isolation"] = "process"
         shard_ids = list(range((len(ids) + shard_size - 1) // shard_size))
-        manifest["shards"] = {str(s): {"task_ids": ids[s * shard_size:(s + 1) * shard_size],
-                                       "generation": {"wall_s": 2.0, "tokens": 500, "tokens_per_s": 250.0,
-                                                      "batch_size": 8, "peak_gpu_memory_bytes": None,
-                                                      "generation_path": "fallback",
-                                                      "generation_path_reason": "sliding-window layers"},
-                                       "execution": {"wall_s": 1.5, "tests_run": 300, "tests_per_s": 200.0,
-                                                     "peak_rss_mb": 120.0}} for s in shard_ids}
+        manifest["shards"] = {
+            str(s): {
+                "task_ids": ids[s * shard_size : (s + 1) * shard_size],
+                "generation": {
+                    "wall_s": 2.0,
+                    "tokens": 500,
+                    "tokens_per_s": 250.0,
+                    "batch_size": 8,
+                    "peak_gpu_memory_bytes": None,
+                    "generation_path": "fallback",
+                    "generation_path_reason": "sliding-window layers",
+                },
+                "execution": {"wall_s": 1.5, "tests_run": 300, "tests_per_s": 200.0, "peak_rss_mb": 120.0},
+            }
+            for s in shard_ids
+        }
         manifest["completed_shards"], manifest["failed_shards"] = shard_ids, []
-        manifest["dataset"] = {"fingerprint": "fp-synthetic", "revision": None, "rows_in_split": len(problems),
-                               "special_judges_applied": False}
+        manifest["dataset"] = {
+            "fingerprint": "fp-synthetic",
+            "revision": None,
+            "rows_in_split": len(problems),
+            "special_judges_applied": False,
+        }
         write_json(rundir.manifest, manifest)
     else:
         write_rows(folder / "results.parquet", results, RESULTS_SCHEMA)
@@ -116,8 +149,12 @@ def test_html_report_renders_from_a_run_folder_without_network(tmp_path, no_netw
     from tasks.reporting.report import build_report
 
     problems = make_problems(9, judges={4: JUDGE_NONDETERMINISTIC, 7: JUDGE_CASE_INSENSITIVE})
-    run = make_run(tmp_path / "runs" / "run-a", {t: t % 5 for t in range(9)}, problems=problems,
-                   fail_status=lambda t, i: statuses.TIMEOUT if t == 8 else statuses.WRONG_ANSWER)
+    run = make_run(
+        tmp_path / "runs" / "run-a",
+        {t: t % 5 for t in range(9)},
+        problems=problems,
+        fail_status=lambda t, i: statuses.TIMEOUT if t == 8 else statuses.WRONG_ANSWER,
+    )
     paths = build_report(run, problems=problems)
 
     assert paths.html == run / "report.html" and paths.markdown == run / "report.md"
@@ -133,8 +170,15 @@ def test_html_report_renders_from_a_run_folder_without_network(tmp_path, no_netw
     assert all(u.startswith("data:") for u in parser.urls)
     assert "<link" not in page and "<script" not in page and "http://" not in page and "https://" not in page
     text = " ".join(parser.text)
-    for heading in ("pass@k overall", "pass@k by difficulty", "pass@k by skill", "Verdicts", "Slowest problems",
-                    "Problems with special judges", "Run manifest"):
+    for heading in (
+        "pass@k overall",
+        "pass@k by difficulty",
+        "pass@k by skill",
+        "Verdicts",
+        "Slowest problems",
+        "Problems with special judges",
+        "Run manifest",
+    ):
         assert heading in text, heading
     assert "non-deterministic output" in text and "case-insensitive" in text
     assert "process" in text and "ckpt-a" in text  # manifest: isolation level, model

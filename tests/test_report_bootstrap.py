@@ -13,8 +13,12 @@ from tasks.reporting.bootstrap import bootstrap_ci, paired_bootstrap, per_proble
 def test_constant_values_give_a_zero_width_interval():
     for value in (0.0, 0.25, 1.0):
         ci = bootstrap_ci([value] * 37)
-        assert (ci.estimate, ci.low, ci.high, ci.problems) == (pytest.approx(value), pytest.approx(value),
-                                                               pytest.approx(value), 37)
+        assert (ci.estimate, ci.low, ci.high, ci.problems) == (
+            pytest.approx(value),
+            pytest.approx(value),
+            pytest.approx(value),
+            37,
+        )
 
 
 def test_binary_pass_rate_matches_the_normal_approximation():

@@ -32,9 +32,21 @@ from typing import Any, Iterable
 TMPFS_BYTES = 512 * 1024 * 1024  # the sandbox's /tmp: its programs' scratch space, in memory
 # Modules the worker imports (bound into the sandbox file by file, never whole project folders).
 WORKER_MODULES = (
-    "tasks", "tasks.defaults", "tasks.statuses",
-    "tasks.execution", "tasks.execution.worker", "tasks.execution.header", "tasks.execution.runner", "tasks.execution.child", "tasks.execution.limits", "tasks.execution.sandbox", "tasks.execution.landlock",
-    "tasks.execution.seccomp_filter", "tasks.execution.cgroups", "tasks.execution.bwrap", "tasks.execution.scratch",
+    "tasks",
+    "tasks.defaults",
+    "tasks.statuses",
+    "tasks.execution",
+    "tasks.execution.worker",
+    "tasks.execution.header",
+    "tasks.execution.runner",
+    "tasks.execution.child",
+    "tasks.execution.limits",
+    "tasks.execution.sandbox",
+    "tasks.execution.landlock",
+    "tasks.execution.seccomp_filter",
+    "tasks.execution.cgroups",
+    "tasks.execution.bwrap",
+    "tasks.execution.scratch",
 )
 _WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
@@ -101,8 +113,17 @@ def command(library_paths: list[str], code: str, root: bool) -> list[str]:
     exe = executable()
     if exe is None:
         raise FileNotFoundError("bwrap is not installed (apt package 'bubblewrap')")
-    argv = [exe, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-            "--unshare-uts", "--hostname", "taco-eval"]
+    argv = [
+        exe,
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--hostname",
+        "taco-eval",
+    ]
     if root:
         argv += ["--cap-drop", "ALL"]
         for cap in _WORKER_CAPS:
@@ -135,8 +156,17 @@ def command(library_paths: list[str], code: str, root: bool) -> list[str]:
         argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     # Read-only everywhere but /tmp (no unbounded RAM-backed /dev/shm either).
-    argv += ["--tmpfs", "/dev/shm", "--remount-ro", "/dev/shm", "--remount-ro", "/dev", "--remount-ro", "/",
-             "--clearenv"]
+    argv += [
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
+        "--clearenv",
+    ]
     for key, value in _SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     path = [project_root()] + [p for p in sys.path if p and any(p == q or p.startswith(q + "/") for q in library_paths)]

@@ -152,8 +152,12 @@ def _read_report(fd: int) -> tuple[dict[str, Any] | None, int]:
         report = json.loads(line)
     except ValueError:
         return None, 0
-    if (type(report) is not dict or report.get("end") not in child.ENDS or type(report.get("code")) is not int
-            or set(report) != {"end", "code"}):
+    if (
+        type(report) is not dict
+        or report.get("end") not in child.ENDS
+        or type(report.get("code")) is not int
+        or set(report) != {"end", "code"}
+    ):
         return None, 0
     return report, len(line) + 1
 
@@ -222,9 +226,13 @@ class TestRunner:
         try:
             st = os.lstat(path)
             uid = getattr(self.confinement, "uid", None)
-            return (stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
-                    and st.st_uid == (os.geteuid() if uid is None else uid)
-                    and not os.listdir(path) and not os.listxattr(path, follow_symlinks=False))
+            return (
+                stat.S_ISDIR(st.st_mode)
+                and stat.S_IMODE(st.st_mode) == 0o700
+                and st.st_uid == (os.geteuid() if uid is None else uid)
+                and not os.listdir(path)
+                and not os.listxattr(path, follow_symlinks=False)
+            )
         except OSError:
             return False
 
@@ -251,11 +259,10 @@ class TestRunner:
             stdin_fd = self.fds[0]
             view = memoryview(test_input.encode("utf-8", "surrogateescape"))
             while view:
-                view = view[os.write(stdin_fd, view):]
+                view = view[os.write(stdin_fd, view) :]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
 
-    def _start_child(self, workdir: Path, code_obj: Any, stage: child.Stage, fn_name: str | None,
-                     args: Any) -> None:
+    def _start_child(self, workdir: Path, code_obj: Any, stage: child.Stage, fn_name: str | None, args: Any) -> None:
         """In the forked child: confine, then run the program; never returns."""
         worker_pid = os.getppid()
         try:

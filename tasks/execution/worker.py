@@ -81,7 +81,7 @@ def compile_program(code: str, limits: Any, address_space_base: int) -> tuple[An
                 data = b"C" + marshal.dumps(code_obj) if code_obj is not None else b"E" + error.encode()
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(out, view):]
+                    view = view[os.write(out, view) :]
             finally:
                 os._exit(0)
         status, elapsed = runner.wait_deadline(pid, limits.timeout_s)

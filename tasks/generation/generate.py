@@ -202,8 +202,14 @@ def build_prompts(problems: Sequence[Problem], prompt_format: str, tokenizer: An
     return [build_prompt(p, prompt_format, tokenizer) for p in problems]
 
 
-def generate_shard(problems: list[Problem], model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_id: int,
-                   out_path: str | os.PathLike, progress: ProgressFn | None = None) -> ShardStats:
+def generate_shard(
+    problems: list[Problem],
+    model_cfg: ModelConfig,
+    sampling_cfg: SamplingConfig,
+    shard_id: int,
+    out_path: str | os.PathLike,
+    progress: ProgressFn | None = None,
+) -> ShardStats:
     """Generate `sampling_cfg.n` samples for each problem and write them, atomically, as one
     Parquet file (GENERATIONS_SCHEMA, one row per sample)."""
     backend = load_backend(model_cfg)
@@ -217,19 +223,22 @@ def generate_shard(problems: list[Problem], model_cfg: ModelConfig, sampling_cfg
     tokens = 0
     for problem, per_problem in zip(problems, samples):
         for idx, s in enumerate(per_problem):
-            rows.append({
-                "task_id": problem.task_id,
-                "problem_id": problem.problem_id,
-                "sample_idx": idx,
-                "completion": s.text,
-                "code": extract_code(s.text, sampling_cfg.prompt_format),
-                "num_tokens": s.num_tokens,
-                "finish_reason": s.finish_reason,
-                "seed": s.seed,
-                "batch_size": s.batch_size,
-            })
-        tokens += per_problem[0].num_tokens if sampling_cfg.greedy and per_problem else sum(
-            s.num_tokens for s in per_problem)
+            rows.append(
+                {
+                    "task_id": problem.task_id,
+                    "problem_id": problem.problem_id,
+                    "sample_idx": idx,
+                    "completion": s.text,
+                    "code": extract_code(s.text, sampling_cfg.prompt_format),
+                    "num_tokens": s.num_tokens,
+                    "finish_reason": s.finish_reason,
+                    "seed": s.seed,
+                    "batch_size": s.batch_size,
+                }
+            )
+        tokens += (
+            per_problem[0].num_tokens if sampling_cfg.greedy and per_problem else sum(s.num_tokens for s in per_problem)
+        )
     write_rows(out_path, rows, GENERATIONS_SCHEMA)
     size = backend.batch_size_in_use
     if size is None and rows:
@@ -269,8 +278,9 @@ def taco_generations(rows: Iterable[dict[str, Any]], prompts: dict[int, str] | N
     return out
 
 
-def write_taco_generations_json(rows: Iterable[dict[str, Any]], path: str | os.PathLike,
-                                prompts: dict[int, str] | None = None) -> Path:
+def write_taco_generations_json(
+    rows: Iterable[dict[str, Any]], path: str | os.PathLike, prompts: dict[int, str] | None = None
+) -> Path:
     """Write TACO's generations.json (readable by `taco-eval evaluate` and TACO's compute_metric.py)."""
     write_text(path, json.dumps(taco_generations(rows, prompts), indent=1, ensure_ascii=False) + "\n")
     return Path(path)
@@ -286,7 +296,7 @@ def shard_path(out_dir: str | os.PathLike, shard_id: int) -> Path:
 def plan_shards(problems: Sequence[Problem], shard_size: int = DEFAULT_SHARD_SIZE) -> list[tuple[int, list[Problem]]]:
     if shard_size < 1:
         raise ValueError("shard_size must be ≥ 1")
-    return [(i // shard_size, list(problems[i: i + shard_size])) for i in range(0, len(problems), shard_size)]
+    return [(i // shard_size, list(problems[i : i + shard_size])) for i in range(0, len(problems), shard_size)]
 
 
 def shard_is_complete(path: str | os.PathLike, problems: Sequence[Problem], n: int) -> bool:
@@ -315,8 +325,9 @@ def run_fingerprint(model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_
     return {"code_version": defaults.CODE_VERSION, "model": model, "sampling": sampling, "shard_size": shard_size}
 
 
-def check_or_write_run_config(out_dir: str | os.PathLike, model_cfg: ModelConfig, sampling_cfg: SamplingConfig,
-                              shard_size: int) -> None:
+def check_or_write_run_config(
+    out_dir: str | os.PathLike, model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_size: int
+) -> None:
     path = Path(out_dir) / RUN_CONFIG_JSON
     want = run_fingerprint(model_cfg, sampling_cfg, shard_size)
     if path.is_file():
@@ -327,8 +338,8 @@ def check_or_write_run_config(out_dir: str | os.PathLike, model_cfg: ModelConfig
         if have != want:
             diff = _describe_difference(have, want)
             raise GenerationError(
-                f"{out_dir} holds generations made with other settings ({diff}); "
-                "use another -o folder or delete it")
+                f"{out_dir} holds generations made with other settings ({diff}); use another -o folder or delete it"
+            )
         return
     write_json(path, want)
 
@@ -368,8 +379,12 @@ class RunSummary:
     @property
     def generation_paths(self) -> list[str]:
         """Each distinct generation path of the generated shards, with its reason when it has one."""
-        return sorted({f"{s.generation_path} ({s.generation_path_reason})" if s.generation_path_reason
-                       else s.generation_path for s in self.generated})
+        return sorted(
+            {
+                f"{s.generation_path} ({s.generation_path_reason})" if s.generation_path_reason else s.generation_path
+                for s in self.generated
+            }
+        )
 
 
 def lane_devices(devices: Sequence[str] | None) -> list[str]:
@@ -389,7 +404,9 @@ def lane_devices(devices: Sequence[str] | None) -> list[str]:
     return lanes
 
 
-def run_lanes(jobs: Sequence[Any], lanes: Sequence[str], work: Callable[[str, Any], Any]) -> tuple[list[Any], dict[Any, BaseException]]:
+def run_lanes(
+    jobs: Sequence[Any], lanes: Sequence[str], work: Callable[[str, Any], Any]
+) -> tuple[list[Any], dict[Any, BaseException]]:
     """Run `work(lane, job)` for every job, one worker thread per lane pulling from a shared queue
     (each job goes to exactly one lane). A failing job does not stop the others. Returns the
     results in completion order and the exceptions by job."""
@@ -439,11 +456,18 @@ def run_lanes(jobs: Sequence[Any], lanes: Sequence[str], work: Callable[[str, An
     return results, errors
 
 
-def generate_run(problems: Sequence[Problem], model_cfg: ModelConfig, sampling_cfg: SamplingConfig,
-                 out_dir: str | os.PathLike, *, shard_size: int = DEFAULT_SHARD_SIZE,
-                 devices: Sequence[str] | None = None, progress: ProgressFn | None = None,
-                 on_shard: Callable[[ShardStats], None] | None = None,
-                 write_json_file: bool = True) -> RunSummary:
+def generate_run(
+    problems: Sequence[Problem],
+    model_cfg: ModelConfig,
+    sampling_cfg: SamplingConfig,
+    out_dir: str | os.PathLike,
+    *,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    devices: Sequence[str] | None = None,
+    progress: ProgressFn | None = None,
+    on_shard: Callable[[ShardStats], None] | None = None,
+    write_json_file: bool = True,
+) -> RunSummary:
     """Generate every shard not already complete under `out_dir`, then write generations.json.
 
     Shards are written as they finish; a shard that fails is reported in `RunSummary.failed`
@@ -458,8 +482,11 @@ def generate_run(problems: Sequence[Problem], model_cfg: ModelConfig, sampling_c
     for shard_id, shard in plan:
         path = shard_path(out_dir, shard_id)
         if shard_is_complete(path, shard, sampling_cfg.n):
-            summary.shards.append(ShardStats(shard_id, len(shard), len(shard) * sampling_cfg.n, 0, 0.0, 0.0,
-                                             None, path=str(path), skipped=True))
+            summary.shards.append(
+                ShardStats(
+                    shard_id, len(shard), len(shard) * sampling_cfg.n, 0, 0.0, 0.0, None, path=str(path), skipped=True
+                )
+            )
         else:
             todo.append(shard_id)
     shards = dict(plan)
@@ -508,8 +535,9 @@ def prompt_tokenizer(model_cfg: ModelConfig):
     return AutoTokenizer.from_pretrained(resolve_model(model_cfg.model), revision=model_cfg.revision)
 
 
-def write_run_generations_json(out_dir: str | os.PathLike, problems: Sequence[Problem], model_cfg: ModelConfig,
-                               sampling_cfg: SamplingConfig) -> Path:
+def write_run_generations_json(
+    out_dir: str | os.PathLike, problems: Sequence[Problem], model_cfg: ModelConfig, sampling_cfg: SamplingConfig
+) -> Path:
     wanted = {p.task_id for p in problems}
     rows = [r for r in read_run_rows(out_dir) if r["task_id"] in wanted]
     tokenizer = prompt_tokenizer(model_cfg) if sampling_cfg.prompt_format != PROMPT_TACO else None
@@ -530,8 +558,13 @@ class BatchSearch:
     criterion: str  # "largest that fits" (GPU) | "best tokens/s" (CPU)
 
 
-def find_batch_size(model_cfg: ModelConfig, prompt: str, max_tokens: int = 64,
-                    sizes: Sequence[int] = PROBE_SIZES, report: Callable[[Any], None] | None = None) -> BatchSearch:
+def find_batch_size(
+    model_cfg: ModelConfig,
+    prompt: str,
+    max_tokens: int = 64,
+    sizes: Sequence[int] = PROBE_SIZES,
+    report: Callable[[Any], None] | None = None,
+) -> BatchSearch:
     """Try batch sizes from small to large with a prompt and a fixed generation length.
 
     On a GPU: stop at the first out-of-memory error (caught, the cache emptied: nothing crashes)
@@ -551,7 +584,11 @@ def find_batch_size(model_cfg: ModelConfig, prompt: str, max_tokens: int = 64,
     results: list[Any] = []
     for size in sorted(set(int(s) for s in sizes)):
         if not on_gpu and fits is not None and size > fits:
-            res = ProbeResult(size, False, note=f"skipped: would need ~{size * backend.sequence_bytes(prompt_len + max_tokens) / 2**30:.1f} GiB")
+            res = ProbeResult(
+                size,
+                False,
+                note=f"skipped: would need ~{size * backend.sequence_bytes(prompt_len + max_tokens) / 2**30:.1f} GiB",
+            )
             results.append(res)
             if report:
                 report(res)

@@ -90,8 +90,10 @@ def _load_gguf_dequantised(gguf: Path, dtype):
     result = model.load_state_dict(tensors, strict=False)
     missing = [k for k in result.missing_keys if not (k == "lm_head.weight" and model_config.tie_word_embeddings)]
     if missing or result.unexpected_keys:
-        raise ModelNotFound(f"{gguf.name}: weights do not match the model (missing {missing[:5]}, "
-                            f"unexpected {result.unexpected_keys[:5]})")
+        raise ModelNotFound(
+            f"{gguf.name}: weights do not match the model (missing {missing[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]})"
+        )
     model.tie_weights()
     model.eval()
     return model, tokenizer
@@ -114,8 +116,10 @@ def ensure_smollm2_folder(cache_dir: str | os.PathLike | None = None, *, quiet: 
         import torch
 
         if not quiet:
-            print(f"taco-eval: converting {gguf.name} to a bf16 folder under {target.parent} "
-                  "(once, ~30 s)", file=sys.stderr)
+            print(
+                f"taco-eval: converting {gguf.name} to a bf16 folder under {target.parent} (once, ~30 s)",
+                file=sys.stderr,
+            )
         try:
             model, tokenizer = _load_gguf_dequantised(gguf, torch.bfloat16)
         except ImportError as exc:

@@ -63,7 +63,9 @@ def chat_messages(problem: Problem) -> list[dict[str, str]]:
 def chat_prompt(problem: Problem, tokenizer: Any) -> str:
     if not getattr(tokenizer, "chat_template", None):
         name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
-        raise PromptError(f"--prompt-format chat: the tokenizer of {name} has no chat template; use --prompt-format taco")
+        raise PromptError(
+            f"--prompt-format chat: the tokenizer of {name} has no chat template; use --prompt-format taco"
+        )
     return tokenizer.apply_chat_template(chat_messages(problem), tokenize=False, add_generation_prompt=True)
 
 
@@ -87,8 +89,11 @@ def truncate_at_stop(text: str, stop_strings: Sequence[str] = STOP_STRINGS) -> s
     """The text before the earliest occurrence of any stop string (TACO's `truncate_after_eof_strings`)."""
     if not stop_strings:
         return text
-    pattern = _STOP_PATTERN if tuple(stop_strings) == STOP_STRINGS else re.compile(
-        "|".join(re.escape(s) for s in stop_strings))
+    pattern = (
+        _STOP_PATTERN
+        if tuple(stop_strings) == STOP_STRINGS
+        else re.compile("|".join(re.escape(s) for s in stop_strings))
+    )
     match = pattern.search(text)
     return text[: match.start()] if match else text
 
@@ -121,7 +126,7 @@ def extract_last_fenced_block(text: str) -> str | None:
         if closing is None:
             blocks.append(text[start:] if start <= len(text) else "")
             break
-        blocks.append(text[start: fences[closing].start()])
+        blocks.append(text[start : fences[closing].start()])
         i = closing + 1
     return blocks[-1] if blocks else None
 

@@ -43,8 +43,11 @@ class EvaluationStats:
 
 
 def limits_for(judge_config: JudgeConfig) -> Limits:
-    return Limits(timeout_s=judge_config.timeout_s, memory_limit_mb=judge_config.memory_limit_mb,
-                  output_limit_bytes=judge_config.output_limit_bytes)
+    return Limits(
+        timeout_s=judge_config.timeout_s,
+        memory_limit_mb=judge_config.memory_limit_mb,
+        output_limit_bytes=judge_config.output_limit_bytes,
+    )
 
 
 def code_sha256(code: str) -> str:
@@ -54,8 +57,14 @@ def code_sha256(code: str) -> str:
 def _verdict_from_run(run: ProgramRun, tests_total: int) -> dict[str, Any]:
     """A program's verdict: passed only if every test ran and passed; else the first failure."""
     if run.compile_error is not None:
-        return dict(passed=False, status=statuses.COMPILE_ERROR, tests_run=0, test_codes=[-2],
-                    runtime_ms=run.elapsed_ms, detail=run.compile_error[:400])
+        return dict(
+            passed=False,
+            status=statuses.COMPILE_ERROR,
+            tests_run=0,
+            test_codes=[-2],
+            runtime_ms=run.elapsed_ms,
+            detail=run.compile_error[:400],
+        )
     verdicts: list[judging.TestVerdict] = run.verdicts
     codes = [statuses.TACO_CODE[v.status] for v in verdicts]
     failure = next((v for v in verdicts if not v.passed), None)
@@ -68,8 +77,14 @@ def _verdict_from_run(run: ProgramRun, tests_total: int) -> dict[str, Any]:
         status, detail = statuses.RUNTIME_ERROR, f"only {len(verdicts)} of {tests_total} tests ran"
     else:
         status, detail = statuses.PASSED, ""
-    return dict(passed=status == statuses.PASSED, status=status, tests_run=len(verdicts), test_codes=codes,
-                runtime_ms=round(sum(v.elapsed_ms for v in verdicts), 3), detail=detail[:400])
+    return dict(
+        passed=status == statuses.PASSED,
+        status=status,
+        tests_run=len(verdicts),
+        test_codes=codes,
+        runtime_ms=round(sum(v.elapsed_ms for v in verdicts), 3),
+        detail=detail[:400],
+    )
 
 
 def evaluate_samples(
@@ -119,15 +134,24 @@ def evaluate_samples(
     todo = [k for k in unique if k not in verdicts]
     # Longest programs first so the last worker to finish is not stuck with a 200-test problem.
     todo.sort(key=lambda k: -unique[k][0].num_tests)
-    jobs = [ProgramJob(job_id=i, code=unique[k][1], fn_name=unique[k][0].fn_name, inputs=unique[k][0].inputs,
-                       stop_on_failure=judge_config.early_stop) for i, k in enumerate(todo)]
+    jobs = [
+        ProgramJob(
+            job_id=i,
+            code=unique[k][1],
+            fn_name=unique[k][0].fn_name,
+            inputs=unique[k][0].inputs,
+            stop_on_failure=judge_config.early_stop,
+        )
+        for i, k in enumerate(todo)
+    ]
 
     def judge(job: ProgramJob, index: int, outcome: TestOutcome) -> tuple[judging.TestVerdict, bool]:
         try:
             verdict = judging.judge_test(unique[todo[job.job_id]][0], index, outcome, judge_config.float_tolerance)
         except Exception as exc:  # whatever a program made its output, it cannot end the run
-            verdict = judging.TestVerdict(statuses.RUNTIME_ERROR, f"output could not be judged: {type(exc).__name__}",
-                                          outcome.elapsed_ms)
+            verdict = judging.TestVerdict(
+                statuses.RUNTIME_ERROR, f"output could not be judged: {type(exc).__name__}", outcome.elapsed_ms
+            )
         return verdict, verdict.passed or not judge_config.early_stop
 
     if jobs:
@@ -154,14 +178,24 @@ def evaluate_samples(
         sha = code_sha256(s.code) if key is None else unique[key][2]
         if key is None or s.task_id in skipped:
             reason = skipped.get(s.task_id, "task_id is not a problem of the loaded dataset split")
-            results.append(ProgramResult(s.task_id, s.sample_idx, sha, False, statuses.SKIPPED, 0, 0, [], 0.0,
-                                         reason[:400]))
+            results.append(
+                ProgramResult(s.task_id, s.sample_idx, sha, False, statuses.SKIPPED, 0, 0, [], 0.0, reason[:400])
+            )
             continue
         v = verdicts[key]
-        results.append(ProgramResult(
-            task_id=s.task_id, sample_idx=s.sample_idx, code_sha256=sha, passed=v["passed"], status=v["status"],
-            tests_run=v["tests_run"], tests_total=unique[key][0].num_tests, test_codes=list(v["test_codes"]),
-            runtime_ms=v["runtime_ms"], detail=v["detail"], cached=key in from_cache,
-        ))
+        results.append(
+            ProgramResult(
+                task_id=s.task_id,
+                sample_idx=s.sample_idx,
+                code_sha256=sha,
+                passed=v["passed"],
+                status=v["status"],
+                tests_run=v["tests_run"],
+                tests_total=unique[key][0].num_tests,
+                test_codes=list(v["test_codes"]),
+                runtime_ms=v["runtime_ms"],
+                detail=v["detail"],
+                cached=key in from_cache,
+            )
+        )
     return results, stats
-

@@ -43,8 +43,12 @@ from tasks.execution.runner import TestOutcome
 # ASCII digits only: `\d` and Decimal() also read Arabic-Indic and other digits; no nan, inf or `_`.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A token is read exactly or not at all: one whose exponent Decimal cannot hold is no number.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN,
-                 traps=[InvalidOperation, Overflow, Underflow, Clamped, Inexact, Rounded])
+_EXACT = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, Overflow, Underflow, Clamped, Inexact, Rounded],
+)
 # |got - expected| rounded away from zero and the bound rounded toward it: rounding can only reject,
 # never accept, a token farther than the tolerance; with traps off an overflow is Infinity.
 _AWAY = Context(prec=34, rounding=ROUND_UP, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
@@ -91,8 +95,9 @@ def numbers_equal(got: str, expected: str, tolerance: Decimal | None, any_number
     return distance.is_finite() and distance <= bound
 
 
-def _token_mismatch(index: int, got: str | tokens.LongToken, expected: str, tolerance: Decimal | None,
-                    any_number: bool) -> str | None:
+def _token_mismatch(
+    index: int, got: str | tokens.LongToken, expected: str, tolerance: Decimal | None, any_number: bool
+) -> str | None:
     text, comparable = got, True
     if isinstance(got, tokens.LongToken):
         # More than 4 bytes per character of `expected` decode to a longer text: decode only what
@@ -124,7 +129,7 @@ def compare_stdout(actual: bytes | str, expected: str, judge: str, tolerance: fl
     gi = wi = matched = 0
     while g and w:
         n = min(len(g) - gi, len(w) - wi)
-        if g[gi:gi + n] != w[wi:wi + n]:
+        if g[gi : gi + n] != w[wi : wi + n]:
             for j in range(n):
                 mismatch = _token_mismatch(matched + j + 1, g[gi + j], w[wi + j], tol, float_judge)
                 if mismatch:
@@ -236,8 +241,9 @@ def render(value: Any, limit: int = 60) -> str:
     return _short("".join(out), limit)
 
 
-def compare_return(returned_json: str, expected_output: Any,
-                   tolerance: float = defaults.CALL_FLOAT_REL_TOL) -> str | None:
+def compare_return(
+    returned_json: str, expected_output: Any, tolerance: float = defaults.CALL_FLOAT_REL_TOL
+) -> str | None:
     """None if the JSON a call-based program returned matches the expected output, else a short
     description; a return value that cannot be decoded is a mismatch, never an exception."""
     try:
@@ -268,17 +274,22 @@ def return_tolerance(problem: Problem, run_tolerance: float) -> float:
     return defaults.CALL_FLOAT_REL_TOL
 
 
-def judge_test(problem: Problem, index: int, outcome: TestOutcome,
-               float_tolerance: float = defaults.FLOAT_TOLERANCE) -> TestVerdict:
+def judge_test(
+    problem: Problem, index: int, outcome: TestOutcome, float_tolerance: float = defaults.FLOAT_TOLERANCE
+) -> TestVerdict:
     """The verdict of one test; `float_tolerance` is the run's (JudgeConfig.float_tolerance)."""
     if outcome.status is not None:
-        return TestVerdict(outcome.status, outcome.stderr_tail.strip()[-defaults.DETAIL_MAX_CHARS:], outcome.elapsed_ms)
+        return TestVerdict(
+            outcome.status, outcome.stderr_tail.strip()[-defaults.DETAIL_MAX_CHARS :], outcome.elapsed_ms
+        )
     if problem.mode == MODE_CALL:
-        mismatch = compare_return(outcome.returned or "", problem.outputs[index],
-                                  return_tolerance(problem, float_tolerance))
+        mismatch = compare_return(
+            outcome.returned or "", problem.outputs[index], return_tolerance(problem, float_tolerance)
+        )
     else:
-        mismatch = compare_stdout(outcome.stdout, problem.outputs[index], problem.judge,
-                                  stdout_tolerance(problem, float_tolerance))
+        mismatch = compare_stdout(
+            outcome.stdout, problem.outputs[index], problem.judge, stdout_tolerance(problem, float_tolerance)
+        )
     if mismatch is None:
         return TestVerdict(statuses.PASSED, "", outcome.elapsed_ms)
     return TestVerdict(statuses.WRONG_ANSWER, f"test {index + 1}: {mismatch}", outcome.elapsed_ms)

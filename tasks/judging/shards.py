@@ -53,8 +53,9 @@ def execute_shard(
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
     pool, lock = shared_pool(workers, judge_config)
     with lock:
-        results, stats = evaluate_samples(loaded.by_task_id(), samples, judge_config, cache=cache, skipped=skipped,
-                                          pool=pool)
+        results, stats = evaluate_samples(
+            loaded.by_task_id(), samples, judge_config, cache=cache, skipped=skipped, pool=pool
+        )
     results.sort(key=lambda r: (r.task_id, r.sample_idx))
     write_rows(out_path, results, RESULTS_SCHEMA)
     return {

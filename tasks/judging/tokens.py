@@ -13,8 +13,11 @@ import re
 from typing import Iterator
 
 # str.split()'s separators: the characters for which str.isspace() holds.
-SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-          + "\u2028\u2029\u202f\u205f\u3000")
+SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
 _ASCII_SPACES = "".join(c for c in SPACES if c < "\x80")
 # The same separators in UTF-8: a multi-byte one starts with a lead byte, never a continuation byte,
 # so wherever these bytes occur the decoder reads the separator. Written as literal alternatives,
@@ -44,7 +47,7 @@ class LongToken:
 
     def decode(self, max_bytes: int | None = None) -> str:
         stop = self.end if max_bytes is None else min(self.end, self.start + max_bytes)
-        text = str(memoryview(self.data)[self.start:stop], "utf-8", "replace")
+        text = str(memoryview(self.data)[self.start : stop], "utf-8", "replace")
         return text.lower() if self.lower else text
 
 

@@ -57,8 +57,9 @@ class PairedDelta:
         return asdict(self)
 
 
-def per_problem_pass_at_k(counts: Mapping[int, tuple[int, int]], k: int,
-                          task_ids: Sequence[int] | None = None) -> np.ndarray:
+def per_problem_pass_at_k(
+    counts: Mapping[int, tuple[int, int]], k: int, task_ids: Sequence[int] | None = None
+) -> np.ndarray:
     """Unbiased pass@k of each problem (ordered by `task_ids`, default sorted) from (n, c) counts."""
     ids = sorted(counts) if task_ids is None else list(task_ids)
     return np.array([pass_at_k(counts[t][0], counts[t][1], k) for t in ids], dtype=float)
@@ -82,8 +83,13 @@ def _check(resamples: int, confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
-def bootstrap_ci(values: Sequence[float] | np.ndarray, *, resamples: int = RESAMPLES,
-                 confidence: float = CONFIDENCE, seed: int = SEED) -> Interval | None:
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    *,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
+) -> Interval | None:
     """Percentile bootstrap interval of the mean of `values` (one value per problem); None if empty."""
     _check(resamples, confidence)
     arr = np.asarray(values, dtype=float)
@@ -97,9 +103,14 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *, resamples: int = RESAM
     return Interval(est, float(min(low, est)), float(max(high, est)), confidence, resamples, int(arr.size))
 
 
-def paired_bootstrap(current: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray, *,
-                     resamples: int = RESAMPLES, confidence: float = CONFIDENCE,
-                     seed: int = SEED) -> PairedDelta | None:
+def paired_bootstrap(
+    current: Sequence[float] | np.ndarray,
+    baseline: Sequence[float] | np.ndarray,
+    *,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
+) -> PairedDelta | None:
     """Paired bootstrap of mean(current − baseline) over the same problems, in the same order."""
     _check(resamples, confidence)
     cur, base = np.asarray(current, dtype=float), np.asarray(baseline, dtype=float)
@@ -120,5 +131,15 @@ def paired_bootstrap(current: Sequence[float] | np.ndarray, baseline: Sequence[f
         below, above = float(np.mean(means <= 0)), float(np.mean(means >= 0))
         p_value = min(1.0, 2 * min(below, above))
     significant = low > 0 or high < 0
-    return PairedDelta(delta, low, high, p_value, significant, confidence, resamples, int(diff.size),
-                       float(cur.mean()), float(base.mean()))
+    return PairedDelta(
+        delta,
+        low,
+        high,
+        p_value,
+        significant,
+        confidence,
+        resamples,
+        int(diff.size),
+        float(cur.mean()),
+        float(base.mean()),
+    )

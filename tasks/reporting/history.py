@@ -27,8 +27,13 @@ class HistoryPaths:
     rows: list[dict[str, Any]] = field(default_factory=list)  # table rows, oldest first
 
 
-def history_entries(output_root: str | os.PathLike, *, model: str | None = None, deployment: str | None = None,
-                    dataset: str | None = None) -> list[dict[str, Any]]:
+def history_entries(
+    output_root: str | os.PathLike,
+    *,
+    model: str | None = None,
+    deployment: str | None = None,
+    dataset: str | None = None,
+) -> list[dict[str, Any]]:
     """Indexed runs matching the filters, oldest first by `finished_at`."""
     return sorted_by_time(select(read_index(output_root), model=model, deployment=deployment, dataset=dataset))
 
@@ -44,9 +49,14 @@ def history_rows(entries: Sequence[dict[str, Any]], ks: Sequence[int] = DEFAULT_
     last: dict[str, float] = {}
     for e in entries:
         values = e.get("pass_at_k") or {}
-        row: dict[str, Any] = {"finished_at": e.get("finished_at"), "run_id": e.get("run_id"),
-                               "model": e.get("model"), "deployment": e.get("deployment"),
-                               "dataset": e.get("dataset"), "problems": e.get("num_problems")}
+        row: dict[str, Any] = {
+            "finished_at": e.get("finished_at"),
+            "run_id": e.get("run_id"),
+            "model": e.get("model"),
+            "deployment": e.get("deployment"),
+            "dataset": e.get("dataset"),
+            "problems": e.get("num_problems"),
+        }
         for k in ks:
             v = values.get(f"pass@{k}")
             row[f"pass@{k}"] = None if v is None else round(v, 4)
@@ -75,8 +85,13 @@ def format_history(rows: Sequence[dict[str, Any]], ks: Sequence[int] = DEFAULT_K
         header.append(f"Δ pass@{ks[0]}")
     out = [header]
     for r in rows:
-        line = [str(r["finished_at"]), str(r["run_id"]), str(r["model"]), str(r["deployment"] or "–"),
-                str(r["problems"] if r["problems"] is not None else "–")] + [_pct(r[f"pass@{k}"]) for k in ks]
+        line = [
+            str(r["finished_at"]),
+            str(r["run_id"]),
+            str(r["model"]),
+            str(r["deployment"] or "–"),
+            str(r["problems"] if r["problems"] is not None else "–"),
+        ] + [_pct(r[f"pass@{k}"]) for k in ks]
         if ks:
             line.append(_pp(r[f"Δ pass@{ks[0]}"]))
         out.append(line)
@@ -110,19 +125,26 @@ def write_history(
     out = Path(out_dir) if out_dir is not None else Path(output_root)
     stem = "-".join(["history"] + [_slug(v) for v in (deployment, model) if v is not None])
     table = format_history(rows, ks)
-    filters = ", ".join(f"{k} `{v}`" for k, v in (("model", model), ("deployment", deployment),
-                                                   ("dataset", dataset)) if v is not None)
-    lines = [f"# taco-eval history{': ' + filters if filters else ''}", "",
-             f"{len(rows)} finished runs from `{Path(output_root).resolve() / 'run-index.jsonl'}`, oldest first.", ""]
+    filters = ", ".join(
+        f"{k} `{v}`" for k, v in (("model", model), ("deployment", deployment), ("dataset", dataset)) if v is not None
+    )
+    lines = [
+        f"# taco-eval history{': ' + filters if filters else ''}",
+        "",
+        f"{len(rows)} finished runs from `{Path(output_root).resolve() / 'run-index.jsonl'}`, oldest first.",
+        "",
+    ]
     png = None
     if entries:
         series: dict[str, list] = {}
         for e in entries:
             values = e.get("pass_at_k") or {}
             series.setdefault(_series_name(e), []).append(
-                (parse_time(e.get("finished_at")), {k: values.get(f"pass@{k}") for k in ks}))
-        png = plots.history_chart(series, ks, out / f"{stem}.png",
-                                  title="pass@k over time" + (f" — {model}" if model else ""))
+                (parse_time(e.get("finished_at")), {k: values.get(f"pass@{k}") for k in ks})
+            )
+        png = plots.history_chart(
+            series, ks, out / f"{stem}.png", title="pass@k over time" + (f" — {model}" if model else "")
+        )
         lines += [f"![pass@k over time]({png.name})", ""]
         lines.append("| " + " | ".join(table[0]) + " |")
         lines.append("|" + "---|" * len(table[0]))

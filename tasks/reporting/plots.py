@@ -18,9 +18,15 @@ from storage.atomic import atomic_path
 
 K_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 STATUS_COLORS = {
-    "passed": "#2ca02c", "wrong_answer": "#d62728", "timeout": "#ff7f0e", "runtime_error": "#9467bd",
-    "compile_error": "#8c564b", "memory_limit": "#e377c2", "output_limit": "#7f7f7f",
-    "sandbox_violation": "#17becf", "skipped": "#bcbd22",
+    "passed": "#2ca02c",
+    "wrong_answer": "#d62728",
+    "timeout": "#ff7f0e",
+    "runtime_error": "#9467bd",
+    "compile_error": "#8c564b",
+    "memory_limit": "#e377c2",
+    "output_limit": "#7f7f7f",
+    "sandbox_violation": "#17becf",
+    "skipped": "#bcbd22",
 }
 DPI = 110
 
@@ -37,8 +43,15 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def pass_at_k_chart(groups: Sequence[dict[str, Any]], ks: Sequence[int], path: str | os.PathLike, *,
-                    title: str, group_label: str, horizontal: bool = False) -> Path:
+def pass_at_k_chart(
+    groups: Sequence[dict[str, Any]],
+    ks: Sequence[int],
+    path: str | os.PathLike,
+    *,
+    title: str,
+    group_label: str,
+    horizontal: bool = False,
+) -> Path:
     """Grouped bars of pass@k (%) per group, with the bootstrap interval as error bars when known.
 
     `groups`: dicts with `name`, `problems`, `values` ({k: fraction or None}) and optionally `ci`
@@ -51,8 +64,12 @@ def pass_at_k_chart(groups: Sequence[dict[str, Any]], ks: Sequence[int], path: s
     else:
         fig = _figure(max(6.5, 1.1 * n * max(1, nk * 0.6) + 2), 4.6)
     ax = fig.add_subplot()
-    labels = [f"{g['name']}\n({g.get('problems', '?')} problems)" if not horizontal
-              else f"{g['name']} ({g.get('problems', '?')})" for g in groups]
+    labels = [
+        f"{g['name']}\n({g.get('problems', '?')} problems)"
+        if not horizontal
+        else f"{g['name']} ({g.get('problems', '?')})"
+        for g in groups
+    ]
     for j, k in enumerate(ks):
         pos = [i + (j - (nk - 1) / 2) * width for i in range(n)]
         vals = [100 * (g["values"].get(k) or 0.0) for g in groups]
@@ -72,11 +89,23 @@ def pass_at_k_chart(groups: Sequence[dict[str, Any]], ks: Sequence[int], path: s
             text = "n/a" if g["values"].get(k) is None else f"{v:.1f}"
             # Label beyond the error bar's end so the two never overlap.
             if horizontal:
-                ax.annotate(text, (v + up, bar.get_y() + bar.get_height() / 2), xytext=(4, 0),
-                            textcoords="offset points", va="center", fontsize=8)
+                ax.annotate(
+                    text,
+                    (v + up, bar.get_y() + bar.get_height() / 2),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=8,
+                )
             else:
-                ax.annotate(text, (bar.get_x() + bar.get_width() / 2, v + up), xytext=(0, 3),
-                            textcoords="offset points", ha="center", fontsize=8)
+                ax.annotate(
+                    text,
+                    (bar.get_x() + bar.get_width() / 2, v + up),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=8,
+                )
     if horizontal:
         ax.set_yticks(range(n), labels)
         ax.invert_yaxis()
@@ -105,11 +134,16 @@ def verdict_chart(counts: dict[str, int], path: str | os.PathLike, *, title: str
     fig = _figure(7.5, max(2.2, 0.45 * len(items) + 1.3))
     ax = fig.add_subplot()
     names = [s.replace("_", " ") for s, _ in items]
-    bars = ax.barh(range(len(items)), [c for _, c in items],
-                   color=[STATUS_COLORS.get(s, "#999999") for s, _ in items])
+    bars = ax.barh(range(len(items)), [c for _, c in items], color=[STATUS_COLORS.get(s, "#999999") for s, _ in items])
     for bar, (_, c) in zip(bars, items):
-        ax.annotate(f"{c} ({100 * c / total:.1f}%)", (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-                    xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(
+            f"{c} ({100 * c / total:.1f}%)",
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(range(len(items)), names)
     ax.invert_yaxis()
     ax.set_xlim(0, max([c for _, c in items] or [1]) * 1.25)
@@ -122,8 +156,14 @@ def verdict_chart(counts: dict[str, int], path: str | os.PathLike, *, title: str
     return _save(fig, path)
 
 
-def delta_chart(rows: Sequence[dict[str, Any]], ks: Sequence[int], path: str | os.PathLike, *,
-                title: str, overall_ci: tuple[float, float] | None = None) -> Path:
+def delta_chart(
+    rows: Sequence[dict[str, Any]],
+    ks: Sequence[int],
+    path: str | os.PathLike,
+    *,
+    title: str,
+    overall_ci: tuple[float, float] | None = None,
+) -> Path:
     """Bars of the change in pass@k (percentage points, current − baseline) per group; green edge for
     a gain, red for a loss. `overall_ci`: the paired-bootstrap interval of the first row's pass@1
     change (fractions), drawn as its error bar."""
@@ -141,28 +181,48 @@ def delta_chart(rows: Sequence[dict[str, Any]], ks: Sequence[int], path: str | o
             lo, hi = 100 * overall_ci[0], 100 * overall_ci[1]
             err = [[max(0.0, vals[0] - lo)] + [0.0] * (n - 1), [max(0.0, hi - vals[0])] + [0.0] * (n - 1)]
             extremes += [lo, hi]
-        bars = ax.bar(pos, vals, width=width, color=K_COLORS[j % len(K_COLORS)],
-                      label=f"pass@{k}", linewidth=1.8,
-                      edgecolor=["#1a7f1a" if v > 0 else "#c00000" if v < 0 else "#777777" for v in vals])
+        bars = ax.bar(
+            pos,
+            vals,
+            width=width,
+            color=K_COLORS[j % len(K_COLORS)],
+            label=f"pass@{k}",
+            linewidth=1.8,
+            edgecolor=["#1a7f1a" if v > 0 else "#c00000" if v < 0 else "#777777" for v in vals],
+        )
         if err is not None:
-            ax.errorbar([pos[0]], [vals[0]], yerr=[[err[0][0]], [err[1][0]]], fmt="none", ecolor="black",
-                        capsize=4, linewidth=1.2)
+            ax.errorbar(
+                [pos[0]],
+                [vals[0]],
+                yerr=[[err[0][0]], [err[1][0]]],
+                fmt="none",
+                ecolor="black",
+                capsize=4,
+                linewidth=1.2,
+            )
         extremes += vals
         for i, (bar, v, d) in enumerate(zip(bars, vals, deltas)):
             reach = 0.0
             if err is not None:
                 reach = err[1][i] if v >= 0 else err[0][i]
-            ax.annotate("n/a" if d is None else f"{v:+.1f}",
-                        (bar.get_x() + bar.get_width() / 2, v + reach if v >= 0 else v - reach),
-                        xytext=(0, 3 if v >= 0 else -11), textcoords="offset points", ha="center", fontsize=8)
+            ax.annotate(
+                "n/a" if d is None else f"{v:+.1f}",
+                (bar.get_x() + bar.get_width() / 2, v + reach if v >= 0 else v - reach),
+                xytext=(0, 3 if v >= 0 else -11),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(n), [f"{r['group']}\n({r['problems']} problems)" for r in rows], fontsize=9)
     low, high = min(extremes), max(extremes)
     pad = max(2.0, 0.15 * (high - low))
     ax.set_ylim(low - pad if low < 0 else -pad / 2, high + pad if high > 0 else pad / 2)
     ax.set_ylabel("change in pass@k (percentage points)")
-    ax.set_xlabel("difficulty" + ("  (error bar: 95% paired-bootstrap CI of the overall pass@1 change)"
-                                  if overall_ci is not None else ""))
+    ax.set_xlabel(
+        "difficulty"
+        + ("  (error bar: 95% paired-bootstrap CI of the overall pass@1 change)" if overall_ci is not None else "")
+    )
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
@@ -170,8 +230,13 @@ def delta_chart(rows: Sequence[dict[str, Any]], ks: Sequence[int], path: str | o
     return _save(fig, path)
 
 
-def history_chart(series: dict[str, list[tuple[dt.datetime, dict[int, float]]]], ks: Sequence[int],
-                  path: str | os.PathLike, *, title: str) -> Path:
+def history_chart(
+    series: dict[str, list[tuple[dt.datetime, dict[int, float]]]],
+    ks: Sequence[int],
+    path: str | os.PathLike,
+    *,
+    title: str,
+) -> Path:
     """Lines of pass@k (%) over time: one colour per series (model), one line style per k."""
     styles = ("-", "--", ":", "-.")
     fig = _figure(9, 4.8)
@@ -182,8 +247,15 @@ def history_chart(series: dict[str, list[tuple[dt.datetime, dict[int, float]]]],
             pts = [(t, 100 * v[k]) for t, v in points if v.get(k) is not None]
             if not pts:
                 continue
-            ax.plot([t for t, _ in pts], [v for _, v in pts], styles[j % len(styles)], marker="o", markersize=4,
-                    color=color, label=f"{name} pass@{k}" if len(series) > 1 else f"pass@{k}")
+            ax.plot(
+                [t for t, _ in pts],
+                [v for _, v in pts],
+                styles[j % len(styles)],
+                marker="o",
+                markersize=4,
+                color=color,
+                label=f"{name} pass@{k}" if len(series) > 1 else f"pass@{k}",
+            )
     ax.set_ylim(0, 105)
     ax.set_ylabel("pass@k (% of problems)")
     ax.set_xlabel("run finished (UTC)")

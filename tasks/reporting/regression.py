@@ -62,8 +62,10 @@ def check_regression(
         "previous": prev[metric],
         "delta": cur[metric] - prev[metric],
         "threshold": threshold,
-        "deltas": {k: {"current": cur[k], "previous": prev[k], "delta": cur[k] - prev[k]}
-                   for k in sorted(set(cur) & set(prev), key=lambda s: int(s.split("@")[1]))},
+        "deltas": {
+            k: {"current": cur[k], "previous": prev[k], "delta": cur[k] - prev[k]}
+            for k in sorted(set(cur) & set(prev), key=lambda s: int(s.split("@")[1]))
+        },
         "finished_at": current.get("finished_at"),
         "previous_finished_at": previous_entry.get("finished_at"),
         "run_dir": current.get("run_dir"),
@@ -82,12 +84,16 @@ def _noise(run_dir: str | None, previous_dir: str | None) -> dict[str, Any] | No
     from tasks.reporting.rundata import RunFolderError, load_run
 
     try:
-        cmp = compare_runs(load_run(run_dir, load_manifest_dataset=False),
-                           load_run(previous_dir, load_manifest_dataset=False))
+        cmp = compare_runs(
+            load_run(run_dir, load_manifest_dataset=False), load_run(previous_dir, load_manifest_dataset=False)
+        )
     except (RunFolderError, OSError):
         return None
     pb = cmp["paired_bootstrap"]
     if pb is None:
         return None
-    return {**{k: pb[k] for k in ("delta", "low", "high", "p_value", "significant", "confidence", "problems")},
-            "newly_failing": len(cmp["newly_failing"]), "newly_solved": len(cmp["newly_solved"])}
+    return {
+        **{k: pb[k] for k in ("delta", "low", "high", "p_value", "significant", "confidence", "problems")},
+        "newly_failing": len(cmp["newly_failing"]),
+        "newly_solved": len(cmp["newly_solved"]),
+    }

@@ -58,6 +58,7 @@ class ReportPaths:
 
 # --- formatting ----------------------------------------------------------------------------------
 
+
 def pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
@@ -75,6 +76,7 @@ def ms_text(ms: float) -> str:
 
 
 # --- the document model --------------------------------------------------------------------------
+
 
 @dataclass
 class Doc:
@@ -159,9 +161,17 @@ img{max-width:100%;border:1px solid #eee;margin:.4em 0 1em}
 
 
 def render_html(doc: Doc, title: str) -> str:
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+    ]
     for block in doc.blocks:
         kind = block[0]
         if kind == "h":
@@ -184,8 +194,10 @@ def render_html(doc: Doc, title: str) -> str:
 
 # --- sections ------------------------------------------------------------------------------------
 
-def _group_stats(counts: dict[int, tuple[int, int]], ids: list[int], ks: Sequence[int], *, resamples: int,
-                 seed: int) -> dict[str, Any]:
+
+def _group_stats(
+    counts: dict[int, tuple[int, int]], ids: list[int], ks: Sequence[int], *, resamples: int, seed: int
+) -> dict[str, Any]:
     values: dict[int, float | None] = {}
     ci: dict[int, tuple[float, float]] = {}
     for k in ks:
@@ -198,8 +210,9 @@ def _group_stats(counts: dict[int, tuple[int, int]], ids: list[int], ks: Sequenc
     return {"problems": len(ids), "samples": sum(counts[t][0] for t in ids), "values": values, "ci": ci}
 
 
-def _groups(run: RunData, counts: dict[int, tuple[int, int]], by: str, *, resamples: int,
-            seed: int) -> list[dict[str, Any]]:
+def _groups(
+    run: RunData, counts: dict[int, tuple[int, int]], by: str, *, resamples: int, seed: int
+) -> list[dict[str, Any]]:
     """Per-difficulty or per-skill groups: from per-problem metadata with intervals, else from
     metrics.json without."""
     ks = run.ks
@@ -210,12 +223,22 @@ def _groups(run: RunData, counts: dict[int, tuple[int, int]], by: str, *, resamp
             names = [info.difficulty] if by == "difficulty" else (list(info.skills) or ["(none)"])
             for name in names:
                 members.setdefault(name, []).append(t)
-        groups = [{"name": name, **_group_stats(counts, ids, ks, resamples=resamples, seed=seed)}
-                  for name, ids in members.items()]
+        groups = [
+            {"name": name, **_group_stats(counts, ids, ks, resamples=resamples, seed=seed)}
+            for name, ids in members.items()
+        ]
     else:
         source = run.metrics.get("by_difficulty" if by == "difficulty" else "by_skill") or {}
-        groups = [{"name": name, "problems": g.get("num_problems", 0), "samples": g.get("num_samples", 0),
-                   "values": {k: g.get(f"pass@{k}") for k in ks}, "ci": {}} for name, g in source.items()]
+        groups = [
+            {
+                "name": name,
+                "problems": g.get("num_problems", 0),
+                "samples": g.get("num_samples", 0),
+                "values": {k: g.get(f"pass@{k}") for k in ks},
+                "ci": {},
+            }
+            for name, g in source.items()
+        ]
     if by == "difficulty":
         return sorted(groups, key=lambda g: difficulty_key(g["name"]))
     return sorted(groups, key=lambda g: (-g["problems"], g["name"]))
@@ -253,8 +276,18 @@ def _slowest(run: RunData) -> list[dict[str, Any]]:
     for r in run.results:
         if r.get("status") == statuses.SKIPPED:
             continue
-        t = per_task.setdefault(r["task_id"], {"task_id": r["task_id"], "samples": 0, "total_ms": 0.0,
-                                               "max_ms": 0.0, "timeouts": 0, "passed": 0, "tests": 0})
+        t = per_task.setdefault(
+            r["task_id"],
+            {
+                "task_id": r["task_id"],
+                "samples": 0,
+                "total_ms": 0.0,
+                "max_ms": 0.0,
+                "timeouts": 0,
+                "passed": 0,
+                "tests": 0,
+            },
+        )
         ms = float(r.get("runtime_ms") or 0.0)
         t["samples"] += 1
         t["total_ms"] += ms
@@ -288,19 +321,34 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
         ["created", str(m.get("created"))],
         ["model", f"`{cfg.get('model')}`"],
         ["model revision", str(cfg.get("model_revision"))],
-        ["backend / dtype / device", f"{cfg.get('backend')} / {cfg.get('torch_dtype')} / "
-                                     f"{', '.join(cfg.get('devices') or []) or cfg.get('device')}"],
-        ["dataset", f"`{ds.get('source')}` split `{ds.get('split')}`, revision {dsm.get('revision') or ds.get('revision')}"],
+        [
+            "backend / dtype / device",
+            f"{cfg.get('backend')} / {cfg.get('torch_dtype')} / "
+            f"{', '.join(cfg.get('devices') or []) or cfg.get('device')}",
+        ],
+        [
+            "dataset",
+            f"`{ds.get('source')}` split `{ds.get('split')}`, revision {dsm.get('revision') or ds.get('revision')}",
+        ],
         ["dataset fingerprint", f"`{dsm.get('fingerprint')}`"],
-        ["dataset filters", ", ".join(f"{k}={ds[k]}" for k in ("difficulties", "skills", "task_ids", "limit")
-                                      if ds.get(k) is not None) or "none"],
+        [
+            "dataset filters",
+            ", ".join(f"{k}={ds[k]}" for k in ("difficulties", "skills", "task_ids", "limit") if ds.get(k) is not None)
+            or "none",
+        ],
         ["special judges applied", str(dsm.get("special_judges_applied"))],
-        ["sampling", f"n={cfg.get('n')}, temperature={cfg.get('temperature')}, top_p={cfg.get('top_p')}, "
-                     f"max_tokens={cfg.get('max_tokens')}, seed={cfg.get('seed')}, "
-                     f"prompt={cfg.get('prompt_format')}, batch size={cfg.get('batch_size')}"],
-        ["timeouts and limits", f"{judge.get('timeout_s')} s per test, {judge.get('memory_limit_mb')} MB memory, "
-                                f"output cap {_mib(judge.get('output_limit_bytes'))}, "
-                                f"{'stop at first failure' if judge.get('early_stop', True) else 'all tests'}"],
+        [
+            "sampling",
+            f"n={cfg.get('n')}, temperature={cfg.get('temperature')}, top_p={cfg.get('top_p')}, "
+            f"max_tokens={cfg.get('max_tokens')}, seed={cfg.get('seed')}, "
+            f"prompt={cfg.get('prompt_format')}, batch size={cfg.get('batch_size')}",
+        ],
+        [
+            "timeouts and limits",
+            f"{judge.get('timeout_s')} s per test, {judge.get('memory_limit_mb')} MB memory, "
+            f"output cap {_mib(judge.get('output_limit_bytes'))}, "
+            f"{'stop at first failure' if judge.get('early_stop', True) else 'all tests'}",
+        ],
         ["isolation level", _isolation_text(m.get("isolation") or judge.get("isolation"))],
         ["execution workers", str(cfg.get("workers") or "one per core")],
     ]
@@ -315,22 +363,35 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
         gen_wall, tokens = total(gen, "wall_s"), total(gen, "tokens")
         exe_wall, tests = total(exe, "wall_s"), total(exe, "tests_run")
         batches = sorted({str(g["batch_size"]) for g in gen if g.get("batch_size") is not None})
-        paths = sorted({f"{g['generation_path']}" + (f" ({g['generation_path_reason']})"
-                                                        if g.get("generation_path_reason") else "")
-                        for g in gen if g.get("generation_path")})
+        paths = sorted(
+            {
+                f"{g['generation_path']}"
+                + (f" ({g['generation_path_reason']})" if g.get("generation_path_reason") else "")
+                for g in gen
+                if g.get("generation_path")
+            }
+        )
         peak_rss = max([float(i.get("peak_rss_mb") or 0) for i in exe + gen] or [0.0])
         peak_gpu = max([float(g.get("peak_gpu_memory_bytes") or 0) for g in gen] or [0.0])
         rows += [
-            ["shards", f"{len(shards)} planned; completed {m.get('completed_shards')}; "
-                       f"failed {m.get('failed_shards') or 'none'}"],
-            ["generation", f"{gen_wall:.1f} s summed over shards, {tokens:.0f} tokens"
-                           + (f" ({tokens / gen_wall:.1f} tokens/s)" if gen_wall and tokens else "")
-                           + (f", batch size {', '.join(batches)}" if batches else "")],
+            [
+                "shards",
+                f"{len(shards)} planned; completed {m.get('completed_shards')}; "
+                f"failed {m.get('failed_shards') or 'none'}",
+            ],
+            [
+                "generation",
+                f"{gen_wall:.1f} s summed over shards, {tokens:.0f} tokens"
+                + (f" ({tokens / gen_wall:.1f} tokens/s)" if gen_wall and tokens else "")
+                + (f", batch size {', '.join(batches)}" if batches else ""),
+            ],
             ["generation path", "; ".join(paths) or "not recorded"],
-            ["execution", f"{exe_wall:.1f} s summed over shards, {tests:.0f} tests"
-                          + (f" ({tests / exe_wall:.0f} tests/s)" if exe_wall and tests else "")],
-            ["peak memory", f"process {peak_rss:.0f} MB"
-                            + (f", GPU {peak_gpu / 2**30:.2f} GiB" if peak_gpu else "")],
+            [
+                "execution",
+                f"{exe_wall:.1f} s summed over shards, {tests:.0f} tests"
+                + (f" ({tests / exe_wall:.0f} tests/s)" if exe_wall and tests else ""),
+            ],
+            ["peak memory", f"process {peak_rss:.0f} MB" + (f", GPU {peak_gpu / 2**30:.2f} GiB" if peak_gpu else "")],
         ]
     pkgs = env.get("packages") or {}
     rows += [
@@ -342,55 +403,81 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
     return rows
 
 
-def _comparison_section(doc: Doc, cmp: dict[str, Any], current: RunData, baseline: RunData,
-                        plots_dir: Path, paths: ReportPaths) -> None:
+def _comparison_section(
+    doc: Doc, cmp: dict[str, Any], current: RunData, baseline: RunData, plots_dir: Path, paths: ReportPaths
+) -> None:
     doc.h(2, f"Compared with `{cmp['baseline_run_id']}`")
     ks = cmp["ks"]
     model = f"model `{cmp['baseline_model']}`" if cmp["baseline_model"] else "model unknown"
-    doc.p(f"Baseline: run `{cmp['baseline_run_id']}`, {model} (`{cmp['baseline_dir']}`). "
-          f"Deltas are this run − baseline, on the {cmp['common_problems']} problems both runs scored; "
-          "pp = percentage points.")
+    doc.p(
+        f"Baseline: run `{cmp['baseline_run_id']}`, {model} (`{cmp['baseline_dir']}`). "
+        f"Deltas are this run − baseline, on the {cmp['common_problems']} problems both runs scored; "
+        "pp = percentage points."
+    )
     notes = []
     if cmp["only_in_current"] or cmp["only_in_baseline"]:
-        notes.append(f"problem sets differ: {len(cmp['only_in_current'])} only in this run, "
-                     f"{len(cmp['only_in_baseline'])} only in the baseline (left out of the deltas)")
+        notes.append(
+            f"problem sets differ: {len(cmp['only_in_current'])} only in this run, "
+            f"{len(cmp['only_in_baseline'])} only in the baseline (left out of the deltas)"
+        )
     if not cmp["same_dataset"]:
         notes.append("the two runs' dataset fingerprints differ (or one is unknown)")
     doc.ul(notes)
     pb = cmp["paired_bootstrap"]
     if pb:
-        verdict = ("**larger than noise**" if pb["significant"] else "**within noise**")
-        doc.p(f"pass@1 changed by **{pp(pb['delta'])}** ({pct(pb['baseline'])} → {pct(pb['current'])}); "
-              f"paired bootstrap over {pb['problems']} problems ({pb['resamples']} resamples): "
-              f"{int(100 * pb['confidence'])}% CI {100 * pb['low']:+.1f} … {100 * pb['high']:+.1f} pp, "
-              f"p ≈ {pb['p_value']:.3f}: {verdict}.")
+        verdict = "**larger than noise**" if pb["significant"] else "**within noise**"
+        doc.p(
+            f"pass@1 changed by **{pp(pb['delta'])}** ({pct(pb['baseline'])} → {pct(pb['current'])}); "
+            f"paired bootstrap over {pb['problems']} problems ({pb['resamples']} resamples): "
+            f"{int(100 * pb['confidence'])}% CI {100 * pb['low']:+.1f} … {100 * pb['high']:+.1f} pp, "
+            f"p ≈ {pb['p_value']:.3f}: {verdict}."
+        )
     rows_data = [cmp["overall"]] + cmp["by_difficulty"]
     header = ["group", "problems"] + [f"pass@{k}: baseline → this run (Δ)" for k in ks]
-    rows = [[r["group"], r["problems"]] + [
-        f"{pct(r[f'pass@{k}']['baseline'])} → {pct(r[f'pass@{k}']['current'])} ({pp(r[f'pass@{k}']['delta'])})"
-        for k in ks] for r in rows_data]
+    rows = [
+        [r["group"], r["problems"]]
+        + [
+            f"{pct(r[f'pass@{k}']['baseline'])} → {pct(r[f'pass@{k}']['current'])} ({pp(r[f'pass@{k}']['delta'])})"
+            for k in ks
+        ]
+        for r in rows_data
+    ]
     doc.table(header, rows)
     doc.p(f"Per-difficulty figures from {cmp['difficulty_source']}.")
     if ks and rows_data:
-        path = plots.delta_chart(rows_data, ks, plots_dir / "compare_by_difficulty.png",
-                                 title=f"Change in pass@k: run {cmp['current_run_id']} − baseline "
-                                       f"{cmp['baseline_run_id']}",
-                                 overall_ci=(pb["low"], pb["high"]) if pb else None)
+        path = plots.delta_chart(
+            rows_data,
+            ks,
+            plots_dir / "compare_by_difficulty.png",
+            title=f"Change in pass@k: run {cmp['current_run_id']} − baseline {cmp['baseline_run_id']}",
+            overall_ci=(pb["low"], pb["high"]) if pb else None,
+        )
         paths.plots["compare_by_difficulty"] = path
         doc.img(path, "change in pass@k by difficulty, percentage points")
     doc.p("A problem counts as solved when at least one of its samples passed.")
     for key, title in (("newly_solved", "Newly solved"), ("newly_failing", "Newly failing")):
         ids = cmp[key]
         doc.p(f"**{title}**: {len(ids)}" + (" —" if ids else "."))
-        doc.ul([_problem_label(current if key == "newly_solved" else baseline, t) for t in ids[:LIST_LIMIT]]
-               + ([f"… and {len(ids) - LIST_LIMIT} more"] if len(ids) > LIST_LIMIT else []))
+        doc.ul(
+            [_problem_label(current if key == "newly_solved" else baseline, t) for t in ids[:LIST_LIMIT]]
+            + ([f"… and {len(ids) - LIST_LIMIT} more"] if len(ids) > LIST_LIMIT else [])
+        )
     paths.tables["comparison"] = [
-        {"group": r["group"], "problems": r["problems"],
-         **{f"pass@{k} {part}": (None if r[f"pass@{k}"][part] is None else round(r[f"pass@{k}"][part], 4))
-            for k in ks for part in ("baseline", "current", "delta")}} for r in rows_data]
+        {
+            "group": r["group"],
+            "problems": r["problems"],
+            **{
+                f"pass@{k} {part}": (None if r[f"pass@{k}"][part] is None else round(r[f"pass@{k}"][part], 4))
+                for k in ks
+                for part in ("baseline", "current", "delta")
+            },
+        }
+        for r in rows_data
+    ]
 
 
 # --- the report ----------------------------------------------------------------------------------
+
 
 def build_report(
     run_dir: str | os.PathLike,
@@ -415,8 +502,7 @@ def build_report(
         write_problem_info(run.root, problems)
     baseline = None
     if compare_to is not None:
-        baseline = compare_to if isinstance(compare_to, RunData) else load_run(compare_to, dataset=dataset,
-                                                                               split=split)
+        baseline = compare_to if isinstance(compare_to, RunData) else load_run(compare_to, dataset=dataset, split=split)
     out = Path(out_dir) if out_dir is not None else run.root
     plots_dir = out / "plots"
     paths = ReportPaths(markdown=out / "report.md", html=out / "report.html")
@@ -428,11 +514,13 @@ def build_report(
     doc = Doc()
     title = f"taco-eval report: run {run.run_id}"
     doc.h(1, f"taco-eval report: run `{run.run_id}`")
-    facts = [f"model `{run.model}`" if run.model else "model unknown (no manifest)",
-             f"dataset `{ds.get('source')}:{ds.get('split')}`" if ds else None,
-             f"{run.metrics.get('num_problems')} problems, {run.metrics.get('num_samples')} samples"
-             + (f" (n={cfg.get('n')} per problem)" if cfg.get("n") else ""),
-             f"created {run.manifest.get('created')}" if run.manifest else None]
+    facts = [
+        f"model `{run.model}`" if run.model else "model unknown (no manifest)",
+        f"dataset `{ds.get('source')}:{ds.get('split')}`" if ds else None,
+        f"{run.metrics.get('num_problems')} problems, {run.metrics.get('num_samples')} samples"
+        + (f" (n={cfg.get('n')} per problem)" if cfg.get("n") else ""),
+        f"created {run.manifest.get('created')}" if run.manifest else None,
+    ]
     doc.p(" · ".join(f for f in facts if f))
     doc.p(f"Run folder: `{run.root.resolve()}`")
     doc.ul(run.notes)
@@ -448,16 +536,28 @@ def build_report(
         headline[f"pass@{k}"] = {"value": value, "low": ci[0] if ci else None, "high": ci[1] if ci else None}
         rows.append([f"pass@{k}", f"**{pct(value)}**", ci_text(*ci) if ci else "–"])
     doc.table(["metric", "value", f"{int(100 * CONFIDENCE)}% CI"], rows)
-    doc.p(f"Unbiased pass@k estimator (Chen et al. 2021) averaged over {len(counts)} problems; intervals are "
-          f"percentile bootstrap over problems ({resamples} resamples, seed {seed}).")
+    doc.p(
+        f"Unbiased pass@k estimator (Chen et al. 2021) averaged over {len(counts)} problems; intervals are "
+        f"percentile bootstrap over problems ({resamples} resamples, seed {seed})."
+    )
     if not ks:
         doc.p("No pass@k value could be computed (fewer samples than the smallest k).")
 
     if baseline is not None:
         cmp = compare_runs(run, baseline, resamples=resamples, seed=seed)
         _comparison_section(doc, cmp, run, baseline, plots_dir, paths)
-        paths.summary["comparison"] = {k: cmp[k] for k in ("baseline_run_id", "ks", "overall", "paired_bootstrap",
-                                                           "newly_solved", "newly_failing", "common_problems")}
+        paths.summary["comparison"] = {
+            k: cmp[k]
+            for k in (
+                "baseline_run_id",
+                "ks",
+                "overall",
+                "paired_bootstrap",
+                "newly_solved",
+                "newly_failing",
+                "common_problems",
+            )
+        }
 
     # By difficulty (with overall as the first row), by skill.
     diff_groups = _groups(run, counts, "difficulty", resamples=resamples, seed=seed)
@@ -469,8 +569,12 @@ def build_report(
     paths.tables["pass_at_k"] = _artifact_rows([overall_group] + diff_groups, ks, "group")
     if ks and diff_groups:
         paths.plots["pass_at_k_by_difficulty"] = plots.pass_at_k_chart(
-            [overall_group] + diff_groups, ks, plots_dir / "pass_at_k_by_difficulty.png",
-            title=f"pass@k by difficulty — run {run.run_id}", group_label="difficulty")
+            [overall_group] + diff_groups,
+            ks,
+            plots_dir / "pass_at_k_by_difficulty.png",
+            title=f"pass@k by difficulty — run {run.run_id}",
+            group_label="difficulty",
+        )
         doc.img(paths.plots["pass_at_k_by_difficulty"], "pass@k by difficulty, % of problems")
 
     skill_groups = _groups(run, counts, "skill", resamples=resamples, seed=seed)
@@ -482,8 +586,13 @@ def build_report(
         paths.tables["by_skill"] = _artifact_rows(skill_groups, ks, "skill")
         if ks:
             paths.plots["pass_at_k_by_skill"] = plots.pass_at_k_chart(
-                skill_groups, ks, plots_dir / "pass_at_k_by_skill.png",
-                title=f"pass@k by skill — run {run.run_id}", group_label="skill (problems)", horizontal=True)
+                skill_groups,
+                ks,
+                plots_dir / "pass_at_k_by_skill.png",
+                title=f"pass@k by skill — run {run.run_id}",
+                group_label="skill (problems)",
+                horizontal=True,
+            )
             doc.img(paths.plots["pass_at_k_by_skill"], "pass@k by skill, % of problems")
     else:
         doc.p("No skill information.")
@@ -492,24 +601,42 @@ def build_report(
     doc.h(2, "Verdicts")
     status_counts = {s: int(c) for s, c in (run.metrics.get("statuses") or {}).items()}
     total = sum(status_counts.values()) or 1
-    doc.table(["verdict", "samples", "share"],
-              [[s.replace("_", " "), c, f"{100 * c / total:.1f}%"] for s, c in status_counts.items() if c])
-    paths.tables["verdicts"] = [{"verdict": s, "samples": c, "share": round(c / total, 4)}
-                                for s, c in status_counts.items() if c]
+    doc.table(
+        ["verdict", "samples", "share"],
+        [[s.replace("_", " "), c, f"{100 * c / total:.1f}%"] for s, c in status_counts.items() if c],
+    )
+    paths.tables["verdicts"] = [
+        {"verdict": s, "samples": c, "share": round(c / total, 4)} for s, c in status_counts.items() if c
+    ]
     if any(status_counts.values()):
-        paths.plots["verdicts"] = plots.verdict_chart(status_counts, plots_dir / "verdicts.png",
-                                                      title=f"Verdicts per sample — run {run.run_id}")
+        paths.plots["verdicts"] = plots.verdict_chart(
+            status_counts, plots_dir / "verdicts.png", title=f"Verdicts per sample — run {run.run_id}"
+        )
         doc.img(paths.plots["verdicts"], "verdict mix, samples")
 
     # Slowest problems.
     doc.h(2, "Slowest problems")
     slow = _slowest(run)
     if slow:
-        doc.table(["problem", "samples", "total runtime", "slowest sample", "timeouts", "passed", "tests run"],
-                  [[_problem_label(run, t["task_id"]), t["samples"], ms_text(t["total_ms"]), ms_text(t["max_ms"]),
-                    t["timeouts"], t["passed"], t["tests"]] for t in slow])
-        doc.p("Runtime is the summed wall time of a sample's tests; verdicts from the cache carry the time of "
-              "the run that judged them.")
+        doc.table(
+            ["problem", "samples", "total runtime", "slowest sample", "timeouts", "passed", "tests run"],
+            [
+                [
+                    _problem_label(run, t["task_id"]),
+                    t["samples"],
+                    ms_text(t["total_ms"]),
+                    ms_text(t["max_ms"]),
+                    t["timeouts"],
+                    t["passed"],
+                    t["tests"],
+                ]
+                for t in slow
+            ],
+        )
+        doc.p(
+            "Runtime is the summed wall time of a sample's tests; verdicts from the cache carry the time of "
+            "the run that judged them."
+        )
     else:
         doc.p("No results.")
 
@@ -520,16 +647,26 @@ def build_report(
     if run.manifest:
         doc.table(["field", "value"], _manifest_rows(run))
     else:
-        doc.p("No manifest.json: this is a flat `taco-eval evaluate` folder (model, sampling and environment "
-              "are not recorded there).")
+        doc.p(
+            "No manifest.json: this is a flat `taco-eval evaluate` folder (model, sampling and environment "
+            "are not recorded there)."
+        )
 
-    paths.summary.update({"run_id": run.run_id, "model": run.model, "ks": ks, "headline": headline,
-                          "num_problems": run.metrics.get("num_problems")})
+    paths.summary.update(
+        {
+            "run_id": run.run_id,
+            "model": run.model,
+            "ks": ks,
+            "headline": headline,
+            "num_problems": run.metrics.get("num_problems"),
+        }
+    )
     plots_dir.mkdir(parents=True, exist_ok=True)
     write_text(paths.markdown, render_markdown(doc, out))
     write_text(paths.html, render_html(doc, title))
-    paths.artifact_markdown = render_markdown(doc, out, image_mode="path") + \
-        f"\nFull report with charts: `{paths.html.resolve()}`\n"
+    paths.artifact_markdown = (
+        render_markdown(doc, out, image_mode="path") + f"\nFull report with charts: `{paths.html.resolve()}`\n"
+    )
     return paths
 
 
@@ -537,8 +674,9 @@ def _special_judges_section(doc: Doc, run: RunData, counts: dict[int, tuple[int,
     doc.h(2, "Problems with special judges")
     nd = run.metrics.get("nondeterministic_output") or {}
     if run.problems is not None:
-        special = sorted((t for t in counts if run.problems[t].judge != JUDGE_DEFAULT),
-                         key=lambda t: (run.problems[t].judge, t))
+        special = sorted(
+            (t for t in counts if run.problems[t].judge != JUDGE_DEFAULT), key=lambda t: (run.problems[t].judge, t)
+        )
     else:
         special = sorted(t for t in nd.get("task_ids") or [] if t in counts)
     if not special:
@@ -548,19 +686,38 @@ def _special_judges_section(doc: Doc, run: RunData, counts: dict[int, tuple[int,
         for t in special:
             by_judge.setdefault(run.problems[t].judge if run.problems else JUDGE_NONDETERMINISTIC, []).append(t)
         k1 = 1 if 1 in ks else (ks[0] if ks else None)
-        doc.table(["judge", "problems", "samples", f"pass@{k1}" if k1 else "pass@k"],
-                  [[JUDGE_NAMES.get(j, j), len(ids), sum(counts[t][0] for t in ids),
-                    pct(sum(pass_at_k(*counts[t], k1) for t in ids) / len(ids)) if k1 else "n/a"]
-                   for j, ids in by_judge.items()])
-        doc.table(["problem", "judge", "samples", "passed"],
-                  [[_problem_label(run, t), JUDGE_NAMES.get(run.problems[t].judge if run.problems else
-                                                             JUDGE_NONDETERMINISTIC, ""),
-                    counts[t][0], counts[t][1]] for t in special[:LIST_LIMIT]])
+        doc.table(
+            ["judge", "problems", "samples", f"pass@{k1}" if k1 else "pass@k"],
+            [
+                [
+                    JUDGE_NAMES.get(j, j),
+                    len(ids),
+                    sum(counts[t][0] for t in ids),
+                    pct(sum(pass_at_k(*counts[t], k1) for t in ids) / len(ids)) if k1 else "n/a",
+                ]
+                for j, ids in by_judge.items()
+            ],
+        )
+        doc.table(
+            ["problem", "judge", "samples", "passed"],
+            [
+                [
+                    _problem_label(run, t),
+                    JUDGE_NAMES.get(run.problems[t].judge if run.problems else JUDGE_NONDETERMINISTIC, ""),
+                    counts[t][0],
+                    counts[t][1],
+                ]
+                for t in special[:LIST_LIMIT]
+            ],
+        )
     without = nd.get("metrics_without_them") or {}
     if nd.get("task_ids"):
-        doc.p(f"Without the {len(nd['task_ids'])} non-deterministic-output problems (no checker exists; judged "
-              "with the default rule): " + ", ".join(f"pass@{k} {pct(without.get(f'pass@{k}'))}" for k in ks
-                                                     if f"pass@{k}" in without) + ".")
+        doc.p(
+            f"Without the {len(nd['task_ids'])} non-deterministic-output problems (no checker exists; judged "
+            "with the default rule): "
+            + ", ".join(f"pass@{k} {pct(without.get(f'pass@{k}'))}" for k in ks if f"pass@{k}" in without)
+            + "."
+        )
 
 
 def _skipped_section(doc: Doc, run: RunData) -> None:
@@ -570,19 +727,25 @@ def _skipped_section(doc: Doc, run: RunData) -> None:
     if not (skipped or without or unknown):
         return
     doc.h(2, "Problems not scored")
-    doc.ul([f"task {m['task_id']} (`{m.get('problem_id')}`): {m['reason']}" for m in skipped[:LIST_LIMIT]]
-           + ([f"… and {len(skipped) - LIST_LIMIT} more malformed problems"] if len(skipped) > LIST_LIMIT else [])
-           + ([f"{len(without)} loaded problems had no samples: {without[:20]}"] if without else [])
-           + ([f"{len(unknown)} task ids in the results are not in the dataset: {unknown[:20]}"] if unknown else []))
+    doc.ul(
+        [f"task {m['task_id']} (`{m.get('problem_id')}`): {m['reason']}" for m in skipped[:LIST_LIMIT]]
+        + ([f"… and {len(skipped) - LIST_LIMIT} more malformed problems"] if len(skipped) > LIST_LIMIT else [])
+        + ([f"{len(without)} loaded problems had no samples: {without[:20]}"] if without else [])
+        + ([f"{len(unknown)} task ids in the results are not in the dataset: {unknown[:20]}"] if unknown else [])
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
 
 def _isolation_text(isolation: Any) -> str:
     """The manifest holds `sandbox.describe(level)` (older runs: the level name alone)."""
     if not isinstance(isolation, dict):
         return str(isolation)
-    on = [k.replace("_", " ") for k in ("seccomp_filter", "unprivileged_uid", "capabilities_dropped", "pids_cgroup")
-          if isolation.get(k)]
+    on = [
+        k.replace("_", " ")
+        for k in ("seccomp_filter", "unprivileged_uid", "capabilities_dropped", "pids_cgroup")
+        if isolation.get(k)
+    ]
     extra = f"landlock ABI {isolation['landlock_abi']}" if isolation.get("landlock_abi") else None
     return ", ".join([str(isolation.get("level"))] + on + ([extra] if extra else []))

@@ -101,17 +101,26 @@ def _read_json(path: Path) -> Any:
 
 
 def problem_infos(problems: Iterable[Problem]) -> dict[int, ProblemInfo]:
-    return {p.task_id: ProblemInfo(p.task_id, p.problem_id, p.difficulty, tuple(p.skills), p.judge)
-            for p in problems}
+    return {p.task_id: ProblemInfo(p.task_id, p.problem_id, p.difficulty, tuple(p.skills), p.judge) for p in problems}
 
 
 def write_problem_info(run_dir: str | os.PathLike, problems: Iterable[Problem]) -> Path:
     """Write `problem_info.json` (task_id, problem_id, difficulty, skills, judge per problem) into
     the run folder, so reports can be re-rendered later without loading the dataset."""
     path = Path(run_dir) / PROBLEM_INFO
-    write_json(path, [{"task_id": i.task_id, "problem_id": i.problem_id, "difficulty": i.difficulty,
-                       "skills": list(i.skills), "judge": i.judge}
-                      for i in sorted(problem_infos(problems).values(), key=lambda i: i.task_id)])
+    write_json(
+        path,
+        [
+            {
+                "task_id": i.task_id,
+                "problem_id": i.problem_id,
+                "difficulty": i.difficulty,
+                "skills": list(i.skills),
+                "judge": i.judge,
+            }
+            for i in sorted(problem_infos(problems).values(), key=lambda i: i.task_id)
+        ],
+    )
     return path
 
 
@@ -119,18 +128,32 @@ def _read_problem_info(path: Path) -> dict[int, ProblemInfo] | None:
     data = _read_json(path)
     if not isinstance(data, list):
         return None
-    return {int(d["task_id"]): ProblemInfo(int(d["task_id"]), str(d.get("problem_id", "")),
-                                           str(d.get("difficulty", "UNKNOWN")), tuple(d.get("skills") or ()),
-                                           str(d.get("judge", JUDGE_DEFAULT))) for d in data}
+    return {
+        int(d["task_id"]): ProblemInfo(
+            int(d["task_id"]),
+            str(d.get("problem_id", "")),
+            str(d.get("difficulty", "UNKNOWN")),
+            tuple(d.get("skills") or ()),
+            str(d.get("judge", JUDGE_DEFAULT)),
+        )
+        for d in data
+    }
 
 
 def _load_dataset(source: str, split: str, spec: dict[str, Any] | None = None) -> dict[int, ProblemInfo]:
     from tasks.problems import load_problems
 
     spec = spec or {}
-    loaded = load_problems(source, split, revision=spec.get("revision"), difficulties=spec.get("difficulties"),
-                           skills=spec.get("skills"), task_ids=spec.get("task_ids"), limit=spec.get("limit"),
-                           special_judges=spec.get("special_judges") or "auto")
+    loaded = load_problems(
+        source,
+        split,
+        revision=spec.get("revision"),
+        difficulties=spec.get("difficulties"),
+        skills=spec.get("skills"),
+        task_ids=spec.get("task_ids"),
+        limit=spec.get("limit"),
+        special_judges=spec.get("special_judges") or "auto",
+    )
     return problem_infos(loaded.problems)
 
 
@@ -196,7 +219,10 @@ def load_run(
         except Exception as exc:  # noqa: BLE001 - any loader failure only costs the per-problem views
             notes.append(f"could not load the manifest's dataset for per-problem metadata: {exc}")
     if infos is None:
-        notes.append("no per-problem metadata (difficulty, skills, judge): tables come from metrics.json "
-                     "without confidence intervals; pass --dataset to add them")
-    return RunData(root, metrics, manifest if isinstance(manifest, dict) else None, results, infos, source,
-                   layout, notes)
+        notes.append(
+            "no per-problem metadata (difficulty, skills, judge): tables come from metrics.json "
+            "without confidence intervals; pass --dataset to add them"
+        )
+    return RunData(
+        root, metrics, manifest if isinstance(manifest, dict) else None, results, infos, source, layout, notes
+    )

@@ -29,4 +29,3 @@ def format_summary(metrics: dict[str, Any], stats: Any | None = None) -> str:
             f"{stats.tests_run} tests in {stats.wall_s:.1f} s ({stats.tests_per_s:.0f} tests/s)"
         )
     return "\n".join(lines)
-

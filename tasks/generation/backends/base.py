@@ -80,8 +80,9 @@ class Backend(abc.ABC):
         return self._device
 
     @abc.abstractmethod
-    def generate(self, prompts: Sequence[str], params: GenerationParams,
-                 progress: ProgressFn | None = None) -> list[list[Sample]]:
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+    ) -> list[list[Sample]]:
         """`params.n` samples for each prompt, in the prompts' order; sample i of a prompt is its
         i-th entry. Deterministic for the same prompts, params and batch size."""
 

@@ -98,7 +98,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, (RuntimeError, MemoryError)) and (
-        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError))
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
+    )
 
 
 def available_memory_bytes(device: str) -> int | None:
@@ -287,30 +288,38 @@ def fast_path(model) -> FastPath:
     if not model._supports_default_dynamic_cache():
         # Such models (RWKV among them) carry a recurrent state of their own, which batching can
         # change: transformers' RWKV decodes a batch of three identical rows unlike one row.
-        note = (f"batching: off, one sequence per generate call ({name} keeps its own recurrent state "
-                "outside transformers' Cache, and batching changes it)")
+        note = (
+            f"batching: off, one sequence per generate call ({name} keeps its own recurrent state "
+            "outside transformers' Cache, and batching changes it)"
+        )
         return FastPath(False, False, (note,), batch=False)
     kinds = cache_layer_kinds(model.config.get_text_config(decoder=True))
     others = sorted({k.__name__ for k in kinds if k is not DynamicLayer})
     unrepeatable = sorted({k.__name__ for k in kinds if k not in REPEATABLE_LAYERS})
     cache_note = share_note = ""
     if others:
-        cache_note = (f"KV cache: transformers' ({', '.join(others)} layers: "
-                      "the in-place cache holds full-attention layers only)")
+        cache_note = (
+            f"KV cache: transformers' ({', '.join(others)} layers: the in-place cache holds full-attention layers only)"
+        )
     if unrepeatable:
-        share_note = (f"shared prefill: off, each sample is prefilled ({', '.join(unrepeatable)} layers hold "
-                      "state transformers cannot copy to a prompt's samples)")
+        share_note = (
+            f"shared prefill: off, each sample is prefilled ({', '.join(unrepeatable)} layers hold "
+            "state transformers cannot copy to a prompt's samples)"
+        )
     elif "position_ids" not in inspect.signature(model.forward).parameters:
-        share_note = (f"shared prefill: off, each sample is prefilled ({name} takes no position ids, "
-                      "which a left-padded prefix prefill needs)")
+        share_note = (
+            f"shared prefill: off, each sample is prefilled ({name} takes no position ids, "
+            "which a left-padded prefix prefill needs)"
+        )
     return FastPath(not cache_note, not share_note, tuple(n for n in (cache_note, share_note) if n))
 
 
 class HFBackend(Backend):
     name = "hf"
 
-    def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
-                 *, quiet: bool = False):
+    def __init__(
+        self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto", *, quiet: bool = False
+    ):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         self.model_name = model
@@ -328,8 +337,12 @@ class HFBackend(Backend):
             no_sdpa = _why_no_sdpa(config)
             # sdpa is asked for by name: a checkpoint's config may name a slower implementation.
             self.model = AutoModelForCausalLM.from_pretrained(
-                model, revision=revision, config=config, dtype=self.torch_dtype,
-                attn_implementation=None if no_sdpa else "sdpa")
+                model,
+                revision=revision,
+                config=config,
+                dtype=self.torch_dtype,
+                attn_implementation=None if no_sdpa else "sdpa",
+            )
         except OSError as exc:
             raise BackendError(f"cannot load model '{model}': {str(exc).splitlines()[0]}") from exc
         finally:
@@ -364,8 +377,9 @@ class HFBackend(Backend):
         # Grow the KV cache in place rather than by concatenation (tasks/generation/backends/hf_cache.py).
         self.grow_cache_in_place = fast.grow_cache
         self.batch_sequences = fast.batch
-        self.path_notes = ([f"attention: {self.model.config._attn_implementation} ({no_sdpa})"] if no_sdpa else []) \
-            + list(fast.notes)
+        self.path_notes = (
+            [f"attention: {self.model.config._attn_implementation} ({no_sdpa})"] if no_sdpa else []
+        ) + list(fast.notes)
 
     # --- Backend interface -------------------------------------------------------------------
 
@@ -382,8 +396,9 @@ class HFBackend(Backend):
             return int(torch.cuda.max_memory_allocated(torch.device(self._device)))
         return None
 
-    def generate(self, prompts: Sequence[str], params: GenerationParams,
-                 progress: ProgressFn | None = None) -> list[list[Sample]]:
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+    ) -> list[list[Sample]]:
         with self._lock:
             return self._generate(list(prompts), params, progress)
 
@@ -425,7 +440,9 @@ class HFBackend(Backend):
     def sequence_bytes(self, total_len: int) -> int:
         """Rough memory one sequence of `total_len` tokens needs during generation: its KV cache,
         the prefill activations of its prompt and its logits."""
-        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        cfg = (
+            self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        )
         layers = int(getattr(cfg, "num_hidden_layers", 12) or 12)
         heads = int(getattr(cfg, "num_attention_heads", 12) or 12)
         hidden = int(getattr(cfg, "hidden_size", 768) or 768)
@@ -491,7 +508,7 @@ class HFBackend(Backend):
             if offset > 0 or per_prompt > size:
                 group, count = [order[pos]], min(size, per_prompt - offset)
             else:
-                group, count = order[pos: pos + max(1, size // per_prompt)], per_prompt
+                group, count = order[pos : pos + max(1, size // per_prompt)], per_prompt
             seed = derive_seed(params.seed, pos * per_prompt + offset)
             try:
                 samples = self._run_batch([encoded[i] for i in group], count, params, seed, size)
@@ -501,11 +518,12 @@ class HFBackend(Backend):
                 del exc
                 self._free_memory()
                 if params.batch_size != "auto":
-                    raise BackendError(
-                        f"out of memory at batch size {size}; use a smaller -b or -b auto") from None
+                    raise BackendError(f"out of memory at batch size {size}; use a smaller -b or -b auto") from None
                 if size == 1:
-                    raise BackendError("out of memory even at batch size 1: use a smaller model, "
-                                       "--max-tokens or a lower-precision --torch-dtype") from None
+                    raise BackendError(
+                        "out of memory even at batch size 1: use a smaller model, "
+                        "--max-tokens or a lower-precision --torch-dtype"
+                    ) from None
                 size = max(1, size // 2)
                 self._auto_size = size
                 if size == 1:
@@ -514,7 +532,7 @@ class HFBackend(Backend):
                     self._warn(f"out of memory: halving the batch size to {size} and retrying")
                 continue
             for g, prompt_index in enumerate(group):
-                results[prompt_index][offset: offset + count] = samples[g * count: (g + 1) * count]
+                results[prompt_index][offset : offset + count] = samples[g * count : (g + 1) * count]
             if progress is not None:
                 factor = params.n if params.greedy else 1
                 progress(len(samples) * factor, sum(s.num_tokens for s in samples))
@@ -529,8 +547,9 @@ class HFBackend(Backend):
             return [[r[0]] * params.n for r in results]  # type: ignore[list-item]
         return [list(r) for r in results]  # type: ignore[arg-type]
 
-    def _run_batch(self, prompts_ids: list[list[int]], count: int, params: GenerationParams,
-                   seed: int, size: int) -> list[Sample]:
+    def _run_batch(
+        self, prompts_ids: list[list[int]], count: int, params: GenerationParams, seed: int, size: int
+    ) -> list[Sample]:
         """One `generate` call: `count` samples of each prompt, rows prompt-major."""
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
@@ -540,8 +559,8 @@ class HFBackend(Backend):
         attention = torch.zeros((len(prompts_ids), width), dtype=torch.long)
         for row, ids in enumerate(prompts_ids):
             if ids:
-                input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-                attention[row, width - len(ids):] = 1
+                input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+                attention[row, width - len(ids) :] = 1
         rows = len(prompts_ids) * count
         recorder = _FinishRecorder(self.stop_criteria(params.stop_strings), self.eos_ids, rows)
         # Sampling (temperature, top-p; no top-k, as in vLLM's defaults) is done by NucleusSampler,
@@ -588,8 +607,16 @@ class HFBackend(Backend):
                 n_tokens, reason = min(int(params.max_tokens), generated.shape[1]), FINISH_LENGTH
             ids = generated[row, :n_tokens].tolist()
             text = self._tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-            samples.append(Sample(text=text, num_tokens=n_tokens, finish_reason=reason, seed=seed, batch_size=size,
-                                  token_ids=tuple(ids)))
+            samples.append(
+                Sample(
+                    text=text,
+                    num_tokens=n_tokens,
+                    finish_reason=reason,
+                    seed=seed,
+                    batch_size=size,
+                    token_ids=tuple(ids),
+                )
+            )
         return samples
 
     def _new_cache(self, reserve: int):
@@ -616,15 +643,27 @@ class HFBackend(Backend):
         if self._logits_to_keep:
             kwargs["logits_to_keep"] = 1
         with torch.inference_mode():
-            self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
-                       position_ids=positions[:, :-1], use_cache=True, **kwargs)
+            self.model(
+                input_ids=input_ids[:, :-1],
+                attention_mask=attention[:, :-1],
+                position_ids=positions[:, :-1],
+                use_cache=True,
+                **kwargs,
+            )
         cache.batch_repeat_interleave(count)
         return cache
 
     # --- find-batch-size ---------------------------------------------------------------------
 
-    def probe(self, prompt: str, batch_size: int, max_tokens: int, seed: int = 0, temperature: float = 0.2,
-              top_p: float = 0.95) -> ProbeResult:
+    def probe(
+        self,
+        prompt: str,
+        batch_size: int,
+        max_tokens: int,
+        seed: int = 0,
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+    ) -> ProbeResult:
         """Generate exactly `max_tokens` tokens for `batch_size` copies of `prompt` (sampling as
         `generate` does, no stop strings) and time it. Out-of-memory is caught and reported."""
         import torch
@@ -634,17 +673,26 @@ class HFBackend(Backend):
         input_ids = torch.tensor([ids] * batch_size, dtype=torch.long, device=self._device)
         from transformers import LogitsProcessorList
 
-        gen_config = GenerationConfig(max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=False,
-                                      pad_token_id=self.pad_id, eos_token_id=self.eos_ids or None)
+        gen_config = GenerationConfig(
+            max_new_tokens=max_tokens,
+            min_new_tokens=max_tokens,
+            do_sample=False,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_ids or None,
+        )
         sampler = LogitsProcessorList([_logits_processor(NucleusSampler(temperature, top_p))])
         self.reset_peak_memory()
         self._seed(seed)
         start = time.perf_counter()
         try:
             with self._lock, torch.inference_mode():
-                out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                          generation_config=gen_config, logits_processor=sampler,
-                                          **self._growing_cache_arg(max_tokens + 2))
+                out = self.model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    generation_config=gen_config,
+                    logits_processor=sampler,
+                    **self._growing_cache_arg(max_tokens + 2),
+                )
                 if self._device.startswith("cuda"):
                     torch.cuda.synchronize(torch.device(self._device))
         except Exception as exc:  # noqa: BLE001
@@ -656,6 +704,6 @@ class HFBackend(Backend):
         seconds = time.perf_counter() - start
         tokens = (out.shape[1] - len(ids)) * batch_size
         del out
-        return ProbeResult(batch_size, True, tokens / seconds if seconds > 0 else 0.0, seconds,
-                           self.peak_memory_bytes())
-
+        return ProbeResult(
+            batch_size, True, tokens / seconds if seconds > 0 else 0.0, seconds, self.peak_memory_bytes()
+        )

@@ -53,8 +53,8 @@ class GrowingLayer(DynamicLayer):
                 self._len = 0
             capacity = max(self._len + q + self.reserve, 2 * self._k.shape[-2] if self._k is not None else 0)
             self._allocate(key_states, value_states, capacity)
-        self._k[..., self._len: self._len + q, :] = key_states
-        self._v[..., self._len: self._len + q, :] = value_states
+        self._k[..., self._len : self._len + q, :] = key_states
+        self._v[..., self._len : self._len + q, :] = value_states
         self._len += q
         self.keys, self.values = self._k[..., : self._len, :], self._v[..., : self._len, :]
         return self.keys, self.values
@@ -77,8 +77,10 @@ class GrowingLayer(DynamicLayer):
 
     def reorder_cache(self, beam_idx) -> None:
         if self.get_seq_length() > 0:
-            self._adopt(self.keys.index_select(0, beam_idx.to(self.keys.device)),
-                        self.values.index_select(0, beam_idx.to(self.values.device)))
+            self._adopt(
+                self.keys.index_select(0, beam_idx.to(self.keys.device)),
+                self.values.index_select(0, beam_idx.to(self.values.device)),
+            )
 
     def reset(self) -> None:
         self._k = self._v = None

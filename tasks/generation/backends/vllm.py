@@ -39,8 +39,9 @@ def _vllm_dtype(dtype: str) -> str:
 class VLLMBackend(Backend):
     name = "vllm"
 
-    def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
-                 *, quiet: bool = False):
+    def __init__(
+        self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto", *, quiet: bool = False
+    ):
         vllm = import_vllm()
         self._vllm = vllm
         self._device = device
@@ -58,7 +59,9 @@ class VLLMBackend(Backend):
         try:
             self.llm = vllm.LLM(**kwargs)
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds; the message is what matters
-            raise BackendError(f"vLLM could not load '{model}': {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
+            raise BackendError(
+                f"vLLM could not load '{model}': {str(exc).splitlines()[0] if str(exc) else exc!r}"
+            ) from exc
         self._tokenizer = self.llm.get_tokenizer()
         self._last_size: int | None = None
 
@@ -76,8 +79,9 @@ class VLLMBackend(Backend):
             kwargs["include_stop_str_in_output"] = True
         return self._vllm.SamplingParams(**kwargs)
 
-    def generate(self, prompts: Sequence[str], params: GenerationParams,
-                 progress: ProgressFn | None = None) -> list[list[Sample]]:
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+    ) -> list[list[Sample]]:
         prompts = list(prompts)
         if not prompts:
             return []
@@ -90,9 +94,16 @@ class VLLMBackend(Backend):
             samples = []
             for completion in sorted(request.outputs, key=lambda c: c.index):
                 reason = FINISH_LENGTH if completion.finish_reason == "length" else FINISH_STOP
-                samples.append(Sample(text=completion.text, num_tokens=len(completion.token_ids),
-                                      finish_reason=reason, seed=int(params.seed), batch_size=size,
-                                      token_ids=tuple(completion.token_ids)))
+                samples.append(
+                    Sample(
+                        text=completion.text,
+                        num_tokens=len(completion.token_ids),
+                        finish_reason=reason,
+                        seed=int(params.seed),
+                        batch_size=size,
+                        token_ids=tuple(completion.token_ids),
+                    )
+                )
             results.append(samples)
             if progress is not None:
                 progress(len(samples), sum(s.num_tokens for s in samples))
