@@ -14,9 +14,17 @@ from flows.artifacts import publish_history_artifacts, publish_report_artifacts
 from flows.events import current_deployment, emit_regression_event
 from storage.run_index import append_run, entry_for_run, previous_run
 from tasks.reporting.history import write_history
-from tasks.reporting.regression import DEFAULT_THRESHOLD, check_regression
+from tasks import defaults
+from tasks.reporting.regression import check_regression
 from tasks.reporting.report import build_report
 from tasks.types import Problem
+
+
+def previous_of(output_root: str | os.PathLike, entry: dict[str, Any], deployment: str | None) -> dict[str, Any] | None:
+    """The run this one is compared with: the previous indexed run of the same deployment and
+    dataset. A deployment is the series (its model may be a new checkpoint path every night); runs
+    made outside a deployment are compared with the previous run of the same model."""
+    return previous_run(output_root, deployment, None if deployment else entry["model"], dataset=entry["dataset"])
 
 
 def record_run(
@@ -24,7 +32,7 @@ def record_run(
     run_dir: str | os.PathLike,
     *,
     deployment: str | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = defaults.REGRESSION_THRESHOLD,
     flow_run_id: str | None = None,
     metrics: dict[str, Any] | None = None,
     manifest: dict[str, Any] | None = None,
@@ -35,9 +43,7 @@ def record_run(
     emit `taco-eval.regression` when it regressed. Returns {"entry", "previous", "regression"}
     (regression: the event payload or None)."""
     entry = entry_for_run(run_dir, deployment=deployment, flow_run_id=flow_run_id, metrics=metrics, manifest=manifest)
-    # A deployment is the series (its model may be a new checkpoint path every night); runs made
-    # outside a deployment are compared with the previous run of the same model.
-    previous = previous_run(output_root, deployment, None if deployment else entry["model"], dataset=entry["dataset"])
+    previous = previous_of(output_root, entry, deployment)
     regression = check_regression(entry, previous, threshold, with_noise=True)
     append_run(output_root, entry)
     if regression is not None and emit:
@@ -51,7 +57,7 @@ def report_finished_run(
     *,
     problems: Sequence[Problem] | None = None,
     deployment: str | None = "auto",
-    regression_threshold: float = 0.02,
+    regression_threshold: float = defaults.REGRESSION_THRESHOLD,
     flow_run_id: str | None = None,
     publish: bool = True,
 ) -> dict[str, Any]:
@@ -73,7 +79,7 @@ def report_finished_run(
     if deployment == "auto":
         deployment = current_deployment()
     entry = entry_for_run(run_dir, deployment=deployment, flow_run_id=flow_run_id)
-    previous = previous_run(output_root, deployment, None if deployment else entry["model"], dataset=entry["dataset"])
+    previous = previous_of(output_root, entry, deployment)
     baseline = None
     if (
         previous

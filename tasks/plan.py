@@ -30,24 +30,24 @@ class RunConfig:
     """Every parameter of `taco-eval run` / the `taco-eval` flow."""
 
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    model: str = "smollm2"
+    model: str = defaults.DEFAULT_MODEL
     model_revision: str | None = None
     torch_dtype: str = "auto"
     device: str = "auto"
     devices: tuple[str, ...] | None = None
     backend: str = "hf"
-    n: int = 2
-    temperature: float = 0.2
-    top_p: float = 0.95
-    max_tokens: int = 128
-    seed: int = 1234
+    n: int = defaults.RUN_N
+    temperature: float = defaults.DEFAULT_TEMPERATURE
+    top_p: float = defaults.DEFAULT_TOP_P
+    max_tokens: int = defaults.RUN_MAX_TOKENS
+    seed: int = defaults.DEFAULT_SEED
     prompt_format: str = "taco"
     batch_size: int | str = "auto"
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     workers: int | None = None
     ks: tuple[int, ...] = defaults.DEFAULT_KS
-    shard_size: int = 5
-    output_dir: str = "out"
+    shard_size: int = defaults.RUN_SHARD_SIZE
+    output_dir: str = defaults.RUN_OUTPUT_DIR
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tasks import defaults
+from tasks.generation.backends import BACKENDS, DTYPES
 from taco_eval.errors import UsageError
 from tasks.types import JudgeConfig
 from tasks.execution import sandbox
@@ -141,8 +142,8 @@ def batch_size_arg(text: str) -> int | str:
 def add_generation_options(
     parser: argparse.ArgumentParser,
     default_model: str | None = None,
-    default_n: int = 20,
-    default_max_tokens: int = 512,
+    default_n: int = defaults.GENERATE_N,
+    default_max_tokens: int = defaults.GENERATE_MAX_TOKENS,
 ) -> None:
     g = parser.add_argument_group("generation")
     g.add_argument(
@@ -161,12 +162,12 @@ def add_generation_options(
         default="auto",
         help="sequences per forward pass, or 'auto' (halve on CUDA out-of-memory)",
     )
-    g.add_argument("--torch-dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
+    g.add_argument("--torch-dtype", choices=DTYPES, default="auto")
     g.add_argument("--max-tokens", type=int, default=default_max_tokens, help="new tokens per sample")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     g.add_argument("--devices", default=None, help="comma-separated devices, one generation lane each")
-    g.add_argument("--temperature", type=float, default=0.2, help="0 means greedy decoding")
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--seed", type=int, default=1234)
+    g.add_argument("--temperature", type=float, default=defaults.DEFAULT_TEMPERATURE, help="0 means greedy decoding")
+    g.add_argument("--top-p", type=float, default=defaults.DEFAULT_TOP_P)
+    g.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
     g.add_argument("--prompt-format", choices=("taco", "chat"), default="taco")
-    g.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    g.add_argument("--backend", choices=BACKENDS, default="hf")

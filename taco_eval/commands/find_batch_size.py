@@ -13,6 +13,7 @@ import sys
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, load_from_args
 from taco_eval.errors import UsageError
+from tasks import defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,9 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="find the largest batch that fits (GPU) or the fastest one (CPU)",
         description="Probe batch sizes 1, 2, 4, … with the longest prompt of the chosen problems.",
     )
-    add_generation_options(p, default_max_tokens=64)
+    add_generation_options(p, default_max_tokens=defaults.FIND_BATCH_SIZE_MAX_TOKENS)
     add_dataset_options(p)
-    p.add_argument("--max-batch-size", type=int, default=32, help="largest batch to try (default 32)")
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=defaults.FIND_BATCH_SIZE_MAX_BATCH,
+        help=f"largest batch to try (default {defaults.FIND_BATCH_SIZE_MAX_BATCH})",
+    )
 
 
 def _fmt_bytes(value: int | None) -> str:

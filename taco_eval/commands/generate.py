@@ -16,6 +16,7 @@ from pathlib import Path
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, csv_list, load_from_args
 from taco_eval.errors import UsageError
+from tasks import defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dataset_options(p)
     g = p.add_argument_group("output")
     g.add_argument("-o", "--output-dir", required=True, help="folder for generations/ and generations.json")
-    g.add_argument("--shard-size", type=int, default=8, help="problems per Parquet shard (default 8)")
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=defaults.GENERATE_SHARD_SIZE,
+        help=f"problems per Parquet shard (default {defaults.GENERATE_SHARD_SIZE})",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

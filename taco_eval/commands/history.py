@@ -7,6 +7,7 @@ from pathlib import Path
 
 from taco_eval.commands.common import int_list
 from taco_eval.errors import UsageError
+from tasks import defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="only runs of this model (as given to the run)")
     p.add_argument("--deployment", default=None, help="only runs of this Prefect deployment")
     p.add_argument("--dataset", default=None, help="only runs on this dataset, as SOURCE:SPLIT")
-    p.add_argument("--k", type=int_list, default=[1, 10], help="pass@k columns (default 1,10)")
+    p.add_argument(
+        "--k",
+        type=int_list,
+        default=list(defaults.HISTORY_KS),
+        help="pass@k columns (default " + ",".join(map(str, defaults.HISTORY_KS)) + ")",
+    )
     p.add_argument("--last", type=int, default=None, help="only the N most recent runs")
 
 

@@ -17,6 +17,7 @@ from taco_eval.commands.common import (
 )
 from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
 from taco_eval.errors import UsageError
+from tasks import defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,11 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-d BAAI/TACO for a real evaluation.",
     )
     add_dataset_options(p)
-    add_generation_options(p, default_model="smollm2", default_n=2, default_max_tokens=128)
+    add_generation_options(
+        p, default_model=defaults.DEFAULT_MODEL, default_n=defaults.RUN_N, default_max_tokens=defaults.RUN_MAX_TOKENS
+    )
     add_judge_options(p)
     g = p.add_argument_group("run")
-    g.add_argument("-o", "--output-dir", default="out", help="output root; the run goes to OUT/runs/<run_id>/")
-    g.add_argument("--shard-size", type=int, default=5, help="problems per shard (default 5)")
+    g.add_argument(
+        "-o", "--output-dir", default=defaults.RUN_OUTPUT_DIR, help="output root; the run goes to OUT/runs/<run_id>/"
+    )
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=defaults.RUN_SHARD_SIZE,
+        help=f"problems per shard (default {defaults.RUN_SHARD_SIZE})",
+    )
     g.add_argument("--shard-ids", type=int_list, default=None, help="re-run only these shards")
     g.add_argument("--force", action="store_true", help="ignore caches and recompute every shard")
 

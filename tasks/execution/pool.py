@@ -219,9 +219,10 @@ class ExecutionPool:
 
     # -- running -----------------------------------------------------------------------------
     def _budget_s(self, job: ProgramJob) -> float:
-        # Per-test deadlines bound a program's run; this only catches a worker that stops
-        # answering (a pathological compile, a bug), so it is generous.
-        return 30.0 + self.limits.timeout_s * 1.5 * (len(job.inputs) + 1)
+        # Why so generous: see defaults.PROGRAM_BUDGET_BASE_S.
+        return defaults.PROGRAM_BUDGET_BASE_S + self.limits.timeout_s * defaults.PROGRAM_BUDGET_TIMEOUT_FACTOR * (
+            len(job.inputs) + 1
+        )
 
     def _assign(self, slot: _Slot, job: ProgramJob, run: ProgramRun) -> None:
         slot.job, slot.run, slot.stopped = job, run, False

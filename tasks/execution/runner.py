@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks import statuses
+from tasks import defaults, statuses
 from tasks.execution import child, scratch
 from tasks.execution.limits import Limits, apply_rlimits
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
-_STDERR_TAIL = 2048
 _FD_LIMIT = 1 << 16
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -314,7 +313,7 @@ class TestRunner:
         if out_of_memory and verdict == statuses.RUNTIME_ERROR:  # killed by its memory cgroup
             verdict = statuses.MEMORY_LIMIT
         stdout = _read_all(out_fd, limits.output_limit_bytes)
-        stderr_tail = _read_tail(err_fd, _STDERR_TAIL).decode("utf-8", "replace")
+        stderr_tail = _read_tail(err_fd, defaults.STDERR_TAIL_BYTES).decode("utf-8", "replace")
         if verdict is not None and verdict != statuses.WRONG_ANSWER:
             stderr_tail = f"[{describe(status)}] {stderr_tail}"
         returned = None

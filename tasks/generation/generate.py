@@ -26,17 +26,10 @@ from storage.atomic import write_json, write_text
 from storage.tables import GENERATIONS_SCHEMA, read_rows, write_rows
 from tasks import defaults
 from tasks.types import Problem
+from tasks.generation.backends import BACKENDS, DTYPES
 from tasks.generation.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
 from tasks.generation.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
 
-BACKENDS = ("hf", "vllm")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
-DEFAULT_N = 20
-DEFAULT_TEMPERATURE = 0.2
-DEFAULT_TOP_P = 0.95
-DEFAULT_MAX_TOKENS = 512
-DEFAULT_SEED = 1234
-DEFAULT_SHARD_SIZE = 8
 SHARD_DIR = "generations"
 GENERATIONS_JSON = "generations.json"
 RUN_CONFIG_JSON = "generation_config.json"
@@ -74,11 +67,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    n: int = DEFAULT_N
-    temperature: float = DEFAULT_TEMPERATURE  # 0 → greedy decoding
-    top_p: float = DEFAULT_TOP_P
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    seed: int = DEFAULT_SEED
+    n: int = defaults.GENERATE_N
+    temperature: float = defaults.DEFAULT_TEMPERATURE  # 0 → greedy decoding
+    top_p: float = defaults.DEFAULT_TOP_P
+    max_tokens: int = defaults.GENERATE_MAX_TOKENS
+    seed: int = defaults.DEFAULT_SEED
     prompt_format: str = PROMPT_TACO  # taco | chat
     batch_size: int | str = "auto"  # sequences per generate call, or "auto"
 
@@ -293,7 +286,9 @@ def shard_path(out_dir: str | os.PathLike, shard_id: int) -> Path:
     return Path(out_dir) / SHARD_DIR / f"shard-{shard_id:05d}.parquet"
 
 
-def plan_shards(problems: Sequence[Problem], shard_size: int = DEFAULT_SHARD_SIZE) -> list[tuple[int, list[Problem]]]:
+def plan_shards(
+    problems: Sequence[Problem], shard_size: int = defaults.GENERATE_SHARD_SIZE
+) -> list[tuple[int, list[Problem]]]:
     if shard_size < 1:
         raise ValueError("shard_size must be ≥ 1")
     return [(i // shard_size, list(problems[i : i + shard_size])) for i in range(0, len(problems), shard_size)]
@@ -462,7 +457,7 @@ def generate_run(
     sampling_cfg: SamplingConfig,
     out_dir: str | os.PathLike,
     *,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int = defaults.GENERATE_SHARD_SIZE,
     devices: Sequence[str] | None = None,
     progress: ProgressFn | None = None,
     on_shard: Callable[[ShardStats], None] | None = None,

@@ -6,13 +6,12 @@ This is the "how to judge a dataset" half; `tasks.execution` is "how to run code
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from tasks import statuses
-from tasks.types import JudgeConfig, ProgramResult, Problem
+from tasks import defaults, statuses
+from tasks.types import JudgeConfig, Problem, ProgramResult, sha256_text
 from storage.verdict_cache import VerdictCache, verdict_key
 from tasks.judging import rules as judging
 from tasks.execution.limits import Limits
@@ -51,7 +50,7 @@ def limits_for(judge_config: JudgeConfig) -> Limits:
 
 
 def code_sha256(code: str) -> str:
-    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256_text(code)
 
 
 def _verdict_from_run(run: ProgramRun, tests_total: int) -> dict[str, Any]:
@@ -63,7 +62,7 @@ def _verdict_from_run(run: ProgramRun, tests_total: int) -> dict[str, Any]:
             tests_run=0,
             test_codes=[-2],
             runtime_ms=run.elapsed_ms,
-            detail=run.compile_error[:400],
+            detail=run.compile_error[: defaults.DETAIL_MAX_CHARS],
         )
     verdicts: list[judging.TestVerdict] = run.verdicts
     codes = [statuses.TACO_CODE[v.status] for v in verdicts]
@@ -83,7 +82,7 @@ def _verdict_from_run(run: ProgramRun, tests_total: int) -> dict[str, Any]:
         tests_run=len(verdicts),
         test_codes=codes,
         runtime_ms=round(sum(v.elapsed_ms for v in verdicts), 3),
-        detail=detail[:400],
+        detail=detail[: defaults.DETAIL_MAX_CHARS],
     )
 
 
@@ -179,7 +178,18 @@ def evaluate_samples(
         if key is None or s.task_id in skipped:
             reason = skipped.get(s.task_id, "task_id is not a problem of the loaded dataset split")
             results.append(
-                ProgramResult(s.task_id, s.sample_idx, sha, False, statuses.SKIPPED, 0, 0, [], 0.0, reason[:400])
+                ProgramResult(
+                    s.task_id,
+                    s.sample_idx,
+                    sha,
+                    False,
+                    statuses.SKIPPED,
+                    0,
+                    0,
+                    [],
+                    0.0,
+                    reason[: defaults.DETAIL_MAX_CHARS],
+                )
             )
             continue
         v = verdicts[key]

@@ -15,9 +15,8 @@ from typing import Any, Sequence
 
 from storage.atomic import write_text
 from storage.run_index import parse_time, read_index, select, sorted_by_time
+from tasks import defaults
 from tasks.reporting import plots
-
-DEFAULT_KS = (1, 10)
 
 
 @dataclass
@@ -42,7 +41,7 @@ def _series_name(entry: dict[str, Any]) -> str:
     return str(entry.get("model") or "unknown model")
 
 
-def history_rows(entries: Sequence[dict[str, Any]], ks: Sequence[int] = DEFAULT_KS) -> list[dict[str, Any]]:
+def history_rows(entries: Sequence[dict[str, Any]], ks: Sequence[int] = defaults.HISTORY_KS) -> list[dict[str, Any]]:
     """One table row per run (oldest first) with pass@k and the change of the first k since the
     previous run of the same model."""
     rows: list[dict[str, Any]] = []
@@ -78,7 +77,7 @@ def _pp(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:+.1f} pp"
 
 
-def format_history(rows: Sequence[dict[str, Any]], ks: Sequence[int] = DEFAULT_KS) -> list[list[str]]:
+def format_history(rows: Sequence[dict[str, Any]], ks: Sequence[int] = defaults.HISTORY_KS) -> list[list[str]]:
     """Rows as display strings: header first."""
     header = ["finished (UTC)", "run", "model", "deployment", "problems"] + [f"pass@{k}" for k in ks]
     if ks:
@@ -113,7 +112,7 @@ def write_history(
     model: str | None = None,
     deployment: str | None = None,
     dataset: str | None = None,
-    ks: Sequence[int] = DEFAULT_KS,
+    ks: Sequence[int] = defaults.HISTORY_KS,
     last: int | None = None,
     out_dir: str | os.PathLike | None = None,
 ) -> HistoryPaths:

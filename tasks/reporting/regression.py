@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks import defaults
+
 
 REGRESSION_EVENT = "taco-eval.regression"
-DEFAULT_THRESHOLD = 0.02  # absolute drop in pass@1 (0.02 = 2 percentage points)
-DEFAULT_METRIC = "pass@1"
 
 
 def _pass_values(obj: dict[str, Any]) -> dict[str, float]:
@@ -27,9 +27,9 @@ def _pass_values(obj: dict[str, Any]) -> dict[str, float]:
 def check_regression(
     current: dict[str, Any],
     previous_entry: dict[str, Any] | None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = defaults.REGRESSION_THRESHOLD,
     *,
-    metric: str = DEFAULT_METRIC,
+    metric: str = defaults.REGRESSION_METRIC,
     with_noise: bool = False,
 ) -> dict[str, Any] | None:
     """The regression event's payload if `metric` fell by more than `threshold` (absolute, e.g.

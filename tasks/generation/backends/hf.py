@@ -37,6 +37,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from tasks.generation.backends import DTYPES
 from tasks.generation.backends.base import (
     FINISH_LENGTH,
     FINISH_STOP,
@@ -48,7 +49,6 @@ from tasks.generation.backends.base import (
     derive_seed,
 )
 
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 AUTO_START_CUDA = 256  # "start high": sequences per generate call before any OOM
 AUTO_START_CPU = 64  # CPU throughput flattens out well before this (DESIGN §5 measurements)
 CPU_MEMORY_FRACTION = 0.5  # auto / probing never plans to use more of the free RAM than this
