@@ -7,12 +7,12 @@ on its own.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 from flows.artifacts import publish_history_artifacts, publish_report_artifacts
 from flows.events import current_deployment, emit_regression_event
 from storage.run_index import append_run, entry_for_run, previous_run
+from storage.rundir import RunDir
 from tasks.reporting.history import write_history
 from tasks import defaults
 from tasks.reporting.regression import check_regression
@@ -85,7 +85,7 @@ def report_finished_run(
         previous
         and previous.get("run_id") != entry["run_id"]
         and previous.get("run_dir")
-        and (Path(previous["run_dir"]) / "metrics.json").exists()
+        and RunDir(previous["run_dir"]).metrics.exists()
     ):
         baseline = previous["run_dir"]
     paths = build_report(run_dir, compare_to=baseline, problems=problems)

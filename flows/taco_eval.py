@@ -23,7 +23,7 @@ from prefect.utilities.annotations import allow_failure
 
 from storage.atomic import write_json
 from storage.manifest import new_manifest
-from storage.rundir import GENERATIONS, RESULTS, RunDir, run_id_for
+from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for
 from storage.tables import read_rows
 from tasks import defaults
 from tasks.types import JudgeConfig, MalformedRow, ProgramResult
@@ -39,7 +39,7 @@ from tasks.reporting.report import build_report
 
 def _result_storage(output_dir: str) -> LocalFileSystem:
     """Prefect results and cache records live under the output folder, in a saved block."""
-    root = Path(output_dir).resolve() / ".prefect-results"
+    root = Path(output_dir).resolve() / PREFECT_RESULTS
     block = LocalFileSystem(basepath=str(root))
     name = "taco-eval-results-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
     block.save(name, overwrite=True)

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from storage.rundir import MANIFEST_JSON, METRICS_JSON
+
 INDEX_NAME = "run-index.jsonl"
 REQUIRED_KEYS = ("run_id", "run_dir")
 
@@ -60,11 +62,11 @@ def entry_for_run(
     """
     root = Path(run_dir).resolve()
     if metrics is None:
-        metrics = _read_json(root / "metrics.json")
+        metrics = _read_json(root / METRICS_JSON)
         if metrics is None:
             raise FileNotFoundError(f"{root / 'metrics.json'} is missing or not JSON")
     if manifest is None:
-        manifest = _read_json(root / "manifest.json") or {}
+        manifest = _read_json(root / MANIFEST_JSON) or {}
     cfg = manifest.get("config") or {}
     ds = cfg.get("dataset") or {}
     ks = list(metrics.get("ks") or [])

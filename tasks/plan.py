@@ -7,10 +7,12 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence, TypeVar
 
 from tasks import defaults
 from tasks.types import JudgeConfig
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,14 @@ def run_identity(cfg: RunConfig, dataset_fingerprint: str, model_fp: str) -> dic
     }
 
 
-def plan_shards(task_ids: list[int], shard_size: int) -> list[list[int]]:
+def chunks(items: Sequence[T], shard_size: int) -> list[list[T]]:
+    """The one shard rule, for the flow's run folders and `generate`'s folders alike: consecutive
+    runs of `shard_size` items in the order given; shard k is the k-th run."""
     if shard_size < 1:
         raise ValueError(f"shard size must be at least 1, got {shard_size}")
-    ids = sorted(task_ids)
-    return [ids[i : i + shard_size] for i in range(0, len(ids), shard_size)]
+    return [list(items[i : i + shard_size]) for i in range(0, len(items), shard_size)]
+
+
+def plan_shards(task_ids: list[int], shard_size: int) -> list[list[int]]:
+    """A run's shards: its task ids in ascending order, `shard_size` to a shard."""
+    return chunks(sorted(task_ids), shard_size)

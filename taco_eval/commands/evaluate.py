@@ -14,7 +14,7 @@ from taco_eval.progress import EvaluationProgress
 from tasks.types import JudgeConfig, ProgramResult
 from storage.atomic import write_json
 from storage.manifest import new_manifest
-from storage.rundir import run_id_for
+from storage.rundir import RunDir, run_id_for
 from storage.generations import GenerationsError, read_generations
 from storage.tables import RESULTS_SCHEMA, write_rows
 from storage.verdict_cache import VerdictCache
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         cache.close()
     results.sort(key=lambda r: (r.task_id, r.sample_idx))
     metrics = write_outputs(out, loaded, results, args.k)
-    write_json(out / "manifest.json", evaluation_manifest(args, loaded, judge_config, stats))
+    write_json(RunDir(out).manifest, evaluation_manifest(args, loaded, judge_config, stats))
     print(format_summary(metrics, stats))
     print(
         f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}, {out / 'manifest.json'}"
@@ -143,5 +143,5 @@ def evaluation_manifest(
 
 
 def write_outputs(out: Path, loaded: LoadedProblems, results: list[ProgramResult], ks: list[int]) -> dict:
-    write_rows(out / "results.parquet", results, RESULTS_SCHEMA)
+    write_rows(RunDir(out).flat_results, results, RESULTS_SCHEMA)
     return write_metrics(out, loaded.problems, loaded.malformed, results, ks)

@@ -23,16 +23,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from storage.atomic import write_json, write_text
+from storage.rundir import GENERATION_CONFIG_JSON, GenerateDir
 from storage.tables import GENERATIONS_SCHEMA, read_rows, write_rows
 from tasks import defaults
 from tasks.types import Problem
 from tasks.generation.backends import BACKENDS, DTYPES
+from tasks.plan import chunks
 from tasks.generation.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
 from tasks.generation.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
-
-SHARD_DIR = "generations"
-GENERATIONS_JSON = "generations.json"
-RUN_CONFIG_JSON = "generation_config.json"
 
 
 class GenerationError(Exception):
@@ -283,15 +281,14 @@ def write_taco_generations_json(
 
 
 def shard_path(out_dir: str | os.PathLike, shard_id: int) -> Path:
-    return Path(out_dir) / SHARD_DIR / f"shard-{shard_id:05d}.parquet"
+    return GenerateDir(out_dir).shard(shard_id)
 
 
 def plan_shards(
     problems: Sequence[Problem], shard_size: int = defaults.GENERATE_SHARD_SIZE
 ) -> list[tuple[int, list[Problem]]]:
-    if shard_size < 1:
-        raise ValueError("shard_size must be ≥ 1")
-    return [(i // shard_size, list(problems[i : i + shard_size])) for i in range(0, len(problems), shard_size)]
+    """`generate`'s shards: (shard id, problems), in the order the problems were loaded."""
+    return list(enumerate(chunks(problems, shard_size)))
 
 
 def shard_is_complete(path: str | os.PathLike, problems: Sequence[Problem], n: int) -> bool:
@@ -323,7 +320,7 @@ def run_fingerprint(model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_
 def check_or_write_run_config(
     out_dir: str | os.PathLike, model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_size: int
 ) -> None:
-    path = Path(out_dir) / RUN_CONFIG_JSON
+    path = GenerateDir(out_dir).config
     want = run_fingerprint(model_cfg, sampling_cfg, shard_size)
     if path.is_file():
         try:
@@ -341,7 +338,7 @@ def check_or_write_run_config(
 
 def _describe_difference(have: Any, want: dict[str, Any]) -> str:
     if not isinstance(have, dict):
-        return f"unreadable {RUN_CONFIG_JSON}"
+        return f"unreadable {GENERATION_CONFIG_JSON}"
     diffs = []
     for section in ("model", "sampling"):
         a, b = have.get(section) or {}, want[section]
@@ -511,7 +508,7 @@ def _one_line(exc: BaseException) -> str:
 
 def read_run_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for path in sorted((Path(out_dir) / SHARD_DIR).glob("shard-*.parquet")):
+    for path in GenerateDir(out_dir).shards():
         rows.extend(read_rows(path))
     return rows
 
@@ -537,7 +534,7 @@ def write_run_generations_json(
     rows = [r for r in read_run_rows(out_dir) if r["task_id"] in wanted]
     tokenizer = prompt_tokenizer(model_cfg) if sampling_cfg.prompt_format != PROMPT_TACO else None
     prompts = {p.task_id: build_prompt(p, sampling_cfg.prompt_format, tokenizer) for p in problems}
-    return write_taco_generations_json(rows, Path(out_dir) / GENERATIONS_JSON, prompts)
+    return write_taco_generations_json(rows, GenerateDir(out_dir).generations_json, prompts)
 
 
 # --- find-batch-size -----------------------------------------------------------------------------

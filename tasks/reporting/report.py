@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from storage.atomic import write_text
+from storage.rundir import RunDir
 from tasks import statuses
 from tasks.types import JUDGE_DEFAULT, JUDGE_NONDETERMINISTIC, Problem
 from tasks.reporting.bootstrap import CONFIDENCE, RESAMPLES, SEED, bootstrap_ci, per_problem_pass_at_k
@@ -504,8 +505,9 @@ def build_report(
     if compare_to is not None:
         baseline = compare_to if isinstance(compare_to, RunData) else load_run(compare_to, dataset=dataset, split=split)
     out = Path(out_dir) if out_dir is not None else run.root
-    plots_dir = out / "plots"
-    paths = ReportPaths(markdown=out / "report.md", html=out / "report.html")
+    folder = RunDir(out)
+    plots_dir = folder.plots
+    paths = ReportPaths(markdown=folder.report, html=folder.report_html)
     counts = run.counts()
     ks = run.ks
     cfg = run.config

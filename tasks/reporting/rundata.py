@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from storage.atomic import write_json
-from storage.rundir import RESULTS, RunDir
+from storage.rundir import PROBLEM_INFO_JSON, RESULTS, RunDir
 import pyarrow.parquet as pq
 
 from tasks import statuses
 from tasks.types import JUDGE_DEFAULT, Problem
 
-PROBLEM_INFO = "problem_info.json"
+PROBLEM_INFO = PROBLEM_INFO_JSON
 # The result columns reports use (test_codes and detail are left on disk: large, unused here).
 COLUMNS = ("task_id", "sample_idx", "passed", "status", "tests_run", "runtime_ms")
 
@@ -180,7 +180,7 @@ def read_results(root: Path) -> tuple[list[dict[str, Any]], str, list[str]]:
                 continue
             rows.extend(_read_columns(path))
         return rows, "run", notes
-    flat = root / "results.parquet"
+    flat = RunDir(root).flat_results
     if flat.exists():
         return _read_columns(flat), "flat", notes
     raise RunFolderError(f"{root} has neither results/shard-*.parquet nor results.parquet")
@@ -198,10 +198,10 @@ def load_run(
     root = Path(run_dir)
     if not root.is_dir():
         raise RunFolderError(f"{root} is not a folder")
-    metrics = _read_json(root / "metrics.json")
+    metrics = _read_json(RunDir(root).metrics)
     if not isinstance(metrics, dict):
         raise RunFolderError(f"{root} has no metrics.json: not a scored run folder")
-    manifest = _read_json(root / "manifest.json")
+    manifest = _read_json(RunDir(root).manifest)
     results, layout, notes = read_results(root)
 
     infos, source = None, None
