@@ -1,5 +1,5 @@
 """The numeric tolerance a problem statement grants float answers ("absolute or relative error does
-not exceed 10^{-6}"), read once when the problem is loaded (DESIGN §7).
+not exceed 10^{-6}"), read once when the problem is loaded (README: "Deliberate differences from TACO's reference verdicts").
 
 Statements write the power of ten in many ways: `10^{-6}`, `$10^{-6}$`, `10^-6`, `10^(-6)`, `10**-6`,
 `10⁻⁶`, `10<sup>-6</sup>`, `1e-6`, `0.000001`, with an optional factor (`2·10^{-6}`), and — where an

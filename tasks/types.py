@@ -1,4 +1,4 @@
-"""The small typed records that cross module boundaries (DESIGN §2)."""
+"""The small typed records that cross module boundaries (docs/architecture.md, "Data contracts")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tasks import defaults
 MODE_STDIN = "stdin"
 MODE_CALL = "call"
 
-# Judge modes (DESIGN §4); TACO's output_spj.jsonl `case` values map onto them.
+# Judge modes (rules: tasks/judging/rules.py); TACO's output_spj.jsonl `case` values map onto them.
 JUDGE_DEFAULT = "default"
 JUDGE_NONDETERMINISTIC = "nondeterministic"  # case 1: no checker exists, default rule applied
 JUDGE_CASE_INSENSITIVE = "case_insensitive"  # case 2
@@ -73,7 +73,7 @@ class JudgeConfig:
     output_limit_bytes: int = defaults.DEFAULT_OUTPUT_LIMIT_BYTES
     early_stop: bool = True
     isolation: str = "process"
-    # Default tolerance of decimal answers where the statement states none; 0: exact (DESIGN §7).
+    # Default tolerance of decimal answers where the statement states none; 0: exact (README, "Deliberate differences…").
     float_tolerance: float = defaults.FLOAT_TOLERANCE
 
     def cache_key(self) -> str:
@@ -82,7 +82,7 @@ class JudgeConfig:
 
 @dataclass
 class ProgramResult:
-    """One row of results.parquet (DESIGN §2)."""
+    """One row of results.parquet (storage/tables.py: RESULTS_SCHEMA)."""
 
     task_id: int
     sample_idx: int

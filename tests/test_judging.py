@@ -1,4 +1,4 @@
-"""Comparison rules (DESIGN §4, §7), including the cases TACO's reference gets wrong."""
+"""Comparison rules (README: "Deliberate differences from TACO's reference verdicts"), including the cases TACO's reference gets wrong."""
 
 import json
 import tracemalloc
@@ -102,7 +102,7 @@ def test_call_values():
     assert not values_equal("1", 1)
 
 
-# --- floats (DESIGN §7) ---------------------------------------------------------------------------
+# --- floats ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
-import time
 from pathlib import Path
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, csv_list, load_from_args
 from taco_eval.errors import UsageError
+from taco_eval.progress import GenerationProgress
 from tasks import defaults
 
 
@@ -108,32 +107,6 @@ def devices_from_args(args: argparse.Namespace) -> list[str] | None:
     return devices
 
 
-class Progress:
-    """A tqdm bar over samples with tokens/s, safe to update from several lanes."""
-
-    def __init__(self, total: int, enabled: bool = True):
-        self.lock = threading.Lock()
-        self.tokens = 0
-        self.start = time.perf_counter()
-        self.bar = None
-        if enabled and total > 0:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="sample", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
-
-    def __call__(self, samples: int, tokens: int) -> None:
-        with self.lock:
-            self.tokens += tokens
-            if self.bar is not None:
-                elapsed = max(1e-9, time.perf_counter() - self.start)
-                self.bar.set_postfix_str(f"{self.tokens / elapsed:.1f} tok/s", refresh=False)
-                self.bar.update(samples)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def run(args: argparse.Namespace) -> int:
     from tasks.generation.backends.base import BackendError
     from tasks.generation.generate import (
@@ -184,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 build_prompt(problems[0], sampling.prompt_format, backend.tokenizer)  # e.g. no chat template
             except (BackendError, PromptError) as exc:
                 raise UsageError(str(exc)) from exc
-    progress = Progress(remaining, enabled=not args.no_progress)
+    progress = GenerationProgress(remaining, enabled=not args.no_progress)
     try:
         summary = generate_run(
             problems, model_cfg, sampling, out_dir, shard_size=args.shard_size, devices=devices, progress=progress

@@ -1,4 +1,4 @@
-"""Batched generation of TACO completions (DESIGN §2, §5).
+"""Batched generation of TACO completions (records: docs/architecture.md; measurements: README, "Generation engine").
 
 The unit of work is a shard: a few problems whose n samples each are generated together and
 written as one Parquet file (`generations/shard-00003.parquet`) the moment they are done, so a

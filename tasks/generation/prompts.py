@@ -1,4 +1,4 @@
-"""Prompts for TACO problems and the code extracted from completions (DESIGN §2).
+"""Prompts for TACO problems and the code extracted from completions (docs/architecture.md, "Data contracts").
 
 Two formats:
 

@@ -1,4 +1,4 @@
-"""How a test outcome becomes a verdict: TACO's rules where TACO is right (DESIGN §4, §7).
+"""How a test outcome becomes a verdict: TACO's rules where TACO is right (README: "Deliberate differences from TACO's reference verdicts").
 
 Pure functions; the execution engine never sees expected outputs, the dispatcher calls these.
 Whatever a program prints or returns, judging it costs memory bounded by a window of its output

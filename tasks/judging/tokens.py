@@ -1,4 +1,4 @@
-"""Whitespace tokens of a program's output, a window at a time (DESIGN §4).
+"""Whitespace tokens of a program's output, a window at a time (used by judging/rules.py).
 
 A program may print up to the output cap (64 MiB) of one-character tokens; as one list of str that
 is gigabytes. Here the output is cut into windows that end just after a separator, so no token is

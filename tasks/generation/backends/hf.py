@@ -50,7 +50,7 @@ from tasks.generation.backends.base import (
 )
 
 AUTO_START_CUDA = 256  # "start high": sequences per generate call before any OOM
-AUTO_START_CPU = 64  # CPU throughput flattens out well before this (DESIGN §5 measurements)
+AUTO_START_CPU = 64  # CPU throughput flattens out well before this (README, "Generation benchmark")
 CPU_MEMORY_FRACTION = 0.5  # auto / probing never plans to use more of the free RAM than this
 CUDA_MEMORY_FRACTION = 0.85
 
@@ -78,7 +78,7 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_dtype(dtype: str, device: str):
-    """`auto` → float32 on CPU (bf16 matmuls were slower there, DESIGN §5), bfloat16 on a GPU that
+    """`auto` → float32 on CPU (bf16 matmuls were slower there when measured), bfloat16 on a GPU that
     supports it, else float16."""
     import torch
 
