@@ -121,6 +121,22 @@ class RunDir:
         self._seal_path(kind, shard_id).unlink(missing_ok=True)
 
 
+def shard_holds_exactly(path: str | os.PathLike, want: set[tuple[int, int]]) -> bool:
+    """Whether a `generate` shard is done: a readable Parquet file whose (task_id, sample_idx) rows
+    are exactly `want`, once each. (A pipeline run's shards are trusted by their seals instead.)"""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=["task_id", "sample_idx"])
+    except Exception:  # noqa: BLE001 - unreadable means "generate it again"
+        return False
+    have = set(zip(table.column("task_id").to_pylist(), table.column("sample_idx").to_pylist()))
+    return have == want and table.num_rows == len(want)
+
+
 class GenerateDir:
     """A `taco-eval generate` output folder: `generations/shard-NNNNN.parquet` (complete when it holds
     every sample of its problems: no seals), `generation_config.json`, `generations.json`."""

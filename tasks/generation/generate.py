@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from storage.atomic import write_json, write_text
-from storage.rundir import GENERATION_CONFIG_JSON, GenerateDir
+from storage.rundir import GENERATION_CONFIG_JSON, GenerateDir, shard_holds_exactly
 from storage.tables import GENERATIONS_SCHEMA, read_rows, write_rows
 from tasks import defaults
 from tasks.types import Problem
@@ -293,18 +293,7 @@ def plan_shards(
 
 def shard_is_complete(path: str | os.PathLike, problems: Sequence[Problem], n: int) -> bool:
     """True when `path` is a readable shard holding exactly samples 0..n-1 of these problems."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    try:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path, columns=["task_id", "sample_idx"])
-    except Exception:  # noqa: BLE001 - unreadable means "generate it again"
-        return False
-    have = set(zip(table.column("task_id").to_pylist(), table.column("sample_idx").to_pylist()))
-    want = {(p.task_id, i) for p in problems for i in range(n)}
-    return have == want and table.num_rows == len(want)
+    return shard_holds_exactly(path, {(p.task_id, i) for p in problems for i in range(n)})
 
 
 def run_fingerprint(model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_size: int) -> dict[str, Any]:
