@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from storage.atomic import write_text
 from storage.rundir import RunDir
 from tasks import statuses
-from tasks.types import JUDGE_DEFAULT, JUDGE_NONDETERMINISTIC, Problem
+from tasks.types import JUDGE_CASE_INSENSITIVE, JUDGE_DEFAULT, JUDGE_FLOAT_TOLERANCE, JUDGE_NONDETERMINISTIC, Problem
 from tasks.reporting.bootstrap import CONFIDENCE, RESAMPLES, SEED, bootstrap_ci, per_problem_pass_at_k
 from tasks.reporting.compare import compare_runs, difficulty_key
 from tasks.metrics import pass_at_k
@@ -40,8 +40,8 @@ SLOWEST = 10
 LIST_LIMIT = 50
 JUDGE_NAMES = {
     JUDGE_NONDETERMINISTIC: "non-deterministic output (no checker; default rule)",
-    "case_insensitive": "case-insensitive tokens",
-    "float_tolerance": "numeric tolerance 1e-6",
+    JUDGE_CASE_INSENSITIVE: "case-insensitive tokens",
+    JUDGE_FLOAT_TOLERANCE: "numeric tolerance 1e-6",
 }
 
 
