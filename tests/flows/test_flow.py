@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def flow_params(model_dir, out, **over):
@@ -249,7 +249,7 @@ def test_cuda_out_of_memory_during_generation_through_the_flow(prefect_api, tiny
     from flows.taco_eval import taco_eval_flow
     from storage.tables import read_rows
     from tasks.generation.generate import ModelConfig, load_backend
-    from tests.test_generation import oom_when_rows_exceed
+    from tests.generation.test_generation import oom_when_rows_exceed
 
     params = dict(flow_params(tiny_model_dir, tmp_path / "calm"), batch_size="auto")
     calm = taco_eval_flow(**params, return_state=True).result()

@@ -1,7 +1,7 @@
 """Faults around the programs: a worker killed mid-run, the disk filling up while writing.
 
 (A truncated Parquet shard and CUDA out-of-memory are faults of the flow and of generation: see
-tests/test_flow.py and the generation tests.)
+tests/flows/test_flow.py and the generation tests.)
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from tasks.execution.pool import ExecutionPool
 from tasks.execution.worker import ProgramJob
 from tasks.problems import load_problems
 
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
 STRONGEST = sandbox.available_levels()[-1]
 LEVELS = sorted({"process", STRONGEST}, key=sandbox.LEVELS.index)
 

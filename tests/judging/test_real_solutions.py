@@ -20,7 +20,7 @@ from tasks.judging.evaluate import Sample, evaluate_samples
 from tasks.execution import sandbox
 from tasks.problems import load_problems
 
-DATA = Path(__file__).parent / "data" / "codecontests_sample" / "problems.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "data" / "codecontests_sample" / "problems.jsonl"
 # Generous: the slowest reference needs up to ~1.7 s per test on a loaded 2-core machine, and this
 # test is about what programs see, not about speed.
 TIMEOUT_S = 10.0

@@ -15,7 +15,7 @@ import pytest
 
 from storage.tables import read_rows
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*argv):

@@ -9,7 +9,7 @@ import pytest
 from taco_eval.cli import main
 from tasks.reporting.compare import compare_runs
 from tasks.reporting.rundata import load_run
-from tests.test_report import make_problems, make_run
+from tests.reporting.test_report import make_problems, make_run
 
 # 6 problems: difficulties EASY, MEDIUM, HARD, EASY, MEDIUM, HARD (task_id % 3); n = 4 samples.
 BASELINE = {0: 4, 1: 2, 2: 0, 3: 1, 4: 0, 5: 3}

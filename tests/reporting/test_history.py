@@ -10,7 +10,7 @@ import pytest
 from storage.run_index import INDEX_NAME, append_run, entry_for_run, previous_run, read_index
 from taco_eval.cli import main
 from tasks.reporting.history import history_entries, history_rows, write_history
-from tests.test_report import make_problems, make_run
+from tests.reporting.test_report import make_problems, make_run
 
 
 def entry(run_id, finished_at, p1, p10=None, model="m", deployment="taco-eval/nightly", **extra):

@@ -15,9 +15,9 @@ import pytest
 from storage.run_index import append_run, read_index
 from flows.finish import record_run, report_finished_run
 from tasks.reporting.regression import REGRESSION_EVENT, check_regression
-from tests.test_report import make_problems, make_run
+from tests.reporting.test_report import make_problems, make_run
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def entry(run_id, p1, p10=None, **extra):
