@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    from tasks.generation import ModelConfig, SamplingConfig, clear_backend_cache, generate_shard, load_backend
+    from tasks.generation.generate import ModelConfig, SamplingConfig, clear_backend_cache, generate_shard, load_backend
     from tasks.problems import load_problems
     from tests.tiny_archs import ARCHS, build_arch_model
     from tests.tiny_model import build_tokenizer
@@ -46,9 +46,12 @@ def main(argv=None) -> int:
     tokenizer = build_tokenizer()
     problems = load_problems(limit=args.problems).problems
     sampling = SamplingConfig(n=args.n, temperature=0.2, top_p=0.95, max_tokens=args.max_tokens, seed=1234)
-    print(f"{len(problems)} TACO prompts × {args.n} samples, {args.max_tokens} new tokens, T=0.2, top-p 0.95, "
-          f"-b auto, torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores", flush=True)
+    print(
+        f"{len(problems)} TACO prompts × {args.n} samples, {args.max_tokens} new tokens, T=0.2, top-p 0.95, "
+        f"-b auto, torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores",
+        flush=True,
+    )
     print("| architecture | path | tokens/s (wall) | tokens per CPU-s |\n|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs or ARCHS:
@@ -60,8 +63,11 @@ def main(argv=None) -> int:
             cpu = time.process_time() - cpu
             path, reason = backend.generation_path
             parts = ", ".join(note.split(":")[0] for note in reason.split("; ") if note)
-            print(f"| {arch} | {path}{f' ({parts})' if parts else ''} | {stats.tokens_per_s:.0f} | "
-                  f"{stats.tokens / cpu:.0f} |", flush=True)
+            print(
+                f"| {arch} | {path}{f' ({parts})' if parts else ''} | {stats.tokens_per_s:.0f} | "
+                f"{stats.tokens / cpu:.0f} |",
+                flush=True,
+            )
             clear_backend_cache()
     return 0
 

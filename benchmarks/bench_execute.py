@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taco_eval.types import MODE_CALL, MODE_STDIN, JudgeConfig, Problem  # noqa: E402
-from tasks.evaluation import Sample, evaluate_samples  # noqa: E402
+from tasks.types import MODE_CALL, MODE_STDIN, JudgeConfig, Problem  # noqa: E402
+from tasks.judging.evaluate import Sample, evaluate_samples  # noqa: E402
 from tasks.execution import sandbox  # noqa: E402
 from tasks.execution.pool import default_workers  # noqa: E402
-from tasks.judging import compare_return, compare_stdout  # noqa: E402
+from tasks.judging.rules import compare_return, compare_stdout  # noqa: E402
 from tasks.problems import load_problems, read_raw_rows  # noqa: E402
 
 TACO_HEADER = (
@@ -80,8 +80,9 @@ def run_baseline(problems, samples, max_tests: int, timeout: float) -> tuple[int
                 else:
                     argv, stdin = [sys.executable, "-c", TACO_HEADER + s.code], p.inputs[i]
                 try:
-                    out = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
-                                         cwd=tmp).stdout
+                    out = subprocess.run(
+                        argv, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=tmp
+                    ).stdout
                 except subprocess.TimeoutExpired:
                     out = ""
                 tests += 1
@@ -99,6 +100,7 @@ def run_engine(problems, samples, workers: int, timeout: float, isolation: str =
 
 def overhead_ms(tests: int, timeout: float, isolation: str = "process") -> float:
     """Per-test cost of the engine itself: one worker, an empty program, empty tests."""
+
     def noop(n: int) -> Problem:
         return Problem(0, "noop", "", "", None, MODE_STDIN, [""] * n, [""] * n)
 
@@ -116,34 +118,47 @@ def main() -> None:
     ap.add_argument("--baseline-tests", type=int, default=120)
     ap.add_argument("--overhead-tests", type=int, default=400)
     ap.add_argument("--timeout", type=float, default=4.0)
-    ap.add_argument("--isolation", default="process",
-                    help="level for the engine runs: auto, process, seccomp, bwrap, or 'all' (engine runs at "
-                         "the strongest, overhead measured at every available level); default process")
+    ap.add_argument(
+        "--isolation",
+        default="process",
+        help="level for the engine runs: auto, process, seccomp, bwrap, or 'all' (engine runs at "
+        "the strongest, overhead measured at every available level); default process",
+    )
     args = ap.parse_args()
     levels = sandbox.available_levels() if args.isolation == "all" else [sandbox.resolve(args.isolation)]
     isolation = levels[-1]
 
     loaded, samples = workload(args.variants)
     problems = loaded.by_task_id()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python "
-          f"{platform.python_version()}; workers={args.workers}; isolation={isolation}")
-    print(f"workload: {len(loaded.problems)} problems x {args.variants} variants = {len(samples)} programs, "
-          f"{sum(problems[s.task_id].num_tests for s in samples)} tests, all tests run, no dedup, no cache")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python "
+        f"{platform.python_version()}; workers={args.workers}; isolation={isolation}"
+    )
+    print(
+        f"workload: {len(loaded.problems)} problems x {args.variants} variants = {len(samples)} programs, "
+        f"{sum(problems[s.task_id].num_tests for s in samples)} tests, all tests run, no dedup, no cache"
+    )
 
     results, stats = run_engine(problems, samples, args.workers, args.timeout, isolation)
     engine_tps = stats.tests_run / stats.wall_s
-    print(f"taco-eval : {stats.tests_run:5d} tests in {stats.wall_s:7.2f} s = {engine_tps:8.1f} tests/s "
-          f"({sum(r.passed for r in results)}/{len(results)} programs passed)")
+    print(
+        f"taco-eval : {stats.tests_run:5d} tests in {stats.wall_s:7.2f} s = {engine_tps:8.1f} tests/s "
+        f"({sum(r.passed for r in results)}/{len(results)} programs passed)"
+    )
 
     b_tests, b_passed, b_wall = run_baseline(problems, samples, args.baseline_tests, args.timeout)
     base_tps = b_tests / b_wall
-    print(f"baseline  : {b_tests:5d} tests in {b_wall:7.2f} s = {base_tps:8.1f} tests/s "
-          f"({b_passed}/{b_tests} tests passed; {1000 * b_wall / b_tests:.1f} ms per test)")
+    print(
+        f"baseline  : {b_tests:5d} tests in {b_wall:7.2f} s = {base_tps:8.1f} tests/s "
+        f"({b_passed}/{b_tests} tests passed; {1000 * b_wall / b_tests:.1f} ms per test)"
+    )
     print(f"speed-up  : {engine_tps / base_tps:.1f}x tests/s")
 
     for level in levels:
-        print(f"overhead  : {overhead_ms(args.overhead_tests, args.timeout, level):.2f} ms per test at isolation "
-              f"{level} (1 worker, empty program, {args.overhead_tests} tests, pool start-up subtracted)")
+        print(
+            f"overhead  : {overhead_ms(args.overhead_tests, args.timeout, level):.2f} ms per test at isolation "
+            f"{level} (1 worker, empty program, {args.overhead_tests} tests, pool start-up subtracted)"
+        )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taco_eval.types import MODE_STDIN, Problem  # noqa: E402
+from tasks.types import MODE_STDIN, Problem  # noqa: E402
 from tasks.execution.runner import TestOutcome  # noqa: E402
-from tasks.judging import judge_test  # noqa: E402
+from tasks.judging.rules import judge_test  # noqa: E402
 
 SCENARIOS = ("short", "long", "short10", "long10", "token")
 
@@ -55,9 +55,14 @@ def measure(scenario: str, mib: int) -> dict:
     judge_test(problem, 0, outcome)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"scenario": scenario, "status": verdict.status, "detail": verdict.detail[:60],
-            "traced_peak_mib": round(peak / 2**20, 1), "rss_growth_mib": round(rss_growth / 1024, 1),
-            "wall_s": round(wall, 3)}
+    return {
+        "scenario": scenario,
+        "status": verdict.status,
+        "detail": verdict.detail[:60],
+        "traced_peak_mib": round(peak / 2**20, 1),
+        "rss_growth_mib": round(rss_growth / 1024, 1),
+        "wall_s": round(wall, 3),
+    }
 
 
 def main() -> None:
@@ -71,8 +76,12 @@ def main() -> None:
     print("| scenario | verdict | traced peak (MiB) | peak RSS growth (MiB) | time (s) |")
     print("|---|---|---|---|---|")
     for scenario in SCENARIOS:
-        out = subprocess.run([sys.executable, __file__, "--mib", str(args.mib), "--scenario", scenario],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--mib", str(args.mib), "--scenario", scenario],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         r = json.loads(out)
         print(f"| {scenario} | {r['status']} | {r['traced_peak_mib']} | {r['rss_growth_mib']} | {r['wall_s']} |")
 

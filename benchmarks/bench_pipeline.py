@@ -43,26 +43,35 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from storage.rundir import GENERATIONS, RESULTS, RunDir
-    from taco_eval.types import JudgeConfig
-    from tasks.generation import ModelConfig, SamplingConfig, generate_shard, load_backend
-    from tasks.models import resolve_model
+    from tasks.types import JudgeConfig
+    from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard, load_backend
+    from tasks.generation.models import resolve_model
     from tasks.plan import DatasetSpec, plan_shards
     from tasks.problems import load_spec
-    from tasks.shards import execute_shard
+    from tasks.judging.shards import execute_shard
 
     spec = DatasetSpec(limit=args.limit)
     loaded = load_spec(spec)
     shards = plan_shards([p.task_id for p in loaded.problems], args.shard_size)
     model_path = resolve_model(args.model)
     model_cfg = ModelConfig(model=model_path)
-    sampling = SamplingConfig(n=args.n, temperature=0.2, top_p=0.95, max_tokens=args.max_tokens, seed=1234,
-                              prompt_format="taco", batch_size="auto")
+    sampling = SamplingConfig(
+        n=args.n,
+        temperature=0.2,
+        top_p=0.95,
+        max_tokens=args.max_tokens,
+        seed=1234,
+        prompt_format="taco",
+        batch_size="auto",
+    )
     judge = JudgeConfig(timeout_s=args.timeout)
     load_backend(model_cfg)  # both modes start with the model already loaded
     by_id = loaded.by_task_id()
-    print(f"workload: {len(loaded.problems)} problems in {len(shards)} shards, n={args.n}, "
-          f"max_tokens={args.max_tokens}, model={args.model}, torch threads={args.threads}, "
-          f"execution workers={args.workers}")
+    print(
+        f"workload: {len(loaded.problems)} problems in {len(shards)} shards, n={args.n}, "
+        f"max_tokens={args.max_tokens}, model={args.model}, torch threads={args.threads}, "
+        f"execution workers={args.workers}"
+    )
 
     seq = RunDir(work / "sequential")
     t0 = time.perf_counter()
@@ -76,7 +85,7 @@ def main() -> None:
     seq_wall = time.perf_counter() - t0
     print(f"sequential : generation {gen_s:7.1f} s + execution {exec_s:7.1f} s = wall {seq_wall:7.1f} s")
 
-    import taco_eval.config as cfg
+    import tasks.defaults as cfg
 
     cfg.VERDICT_CACHE = work / "verdicts.sqlite"  # empty: the flow judges every program, like (a)
     from prefect.testing.utilities import prefect_test_harness
@@ -85,22 +94,36 @@ def main() -> None:
 
     with prefect_test_harness(server_startup_timeout=60):
         t2 = time.perf_counter()
-        state = taco_eval_flow(dataset="samples", limit=args.limit, shard_size=args.shard_size, model=model_path,
-                               n=args.n, temperature=0.2, max_tokens=args.max_tokens, batch_size="auto",
-                               timeout=args.timeout, workers=args.workers, k=[1], output_dir=str(work / "flow"),
-                               return_state=True)
+        state = taco_eval_flow(
+            dataset="samples",
+            limit=args.limit,
+            shard_size=args.shard_size,
+            model=model_path,
+            n=args.n,
+            temperature=0.2,
+            max_tokens=args.max_tokens,
+            batch_size="auto",
+            timeout=args.timeout,
+            workers=args.workers,
+            k=[1],
+            output_dir=str(work / "flow"),
+            return_state=True,
+        )
         flow_wall = time.perf_counter() - t2
     assert state.is_completed(), state.message
     manifest = json.loads((Path(state.result()["run_dir"]) / "manifest.json").read_text())
     flow_gen = sum(s["generation"]["wall_s"] for s in manifest["shards"].values())
     flow_exec = sum(s["execution"]["wall_s"] for s in manifest["shards"].values())
-    print(f"overlapped : wall {flow_wall:7.1f} s (flow, Prefect overhead included); inside it generation "
-          f"{flow_gen:.1f} s, execution {flow_exec:.1f} s")
+    print(
+        f"overlapped : wall {flow_wall:7.1f} s (flow, Prefect overhead included); inside it generation "
+        f"{flow_gen:.1f} s, execution {flow_exec:.1f} s"
+    )
     print(f"speed-up   : {seq_wall / flow_wall:.2f}x over sequential")
-    print(f"wall / max(generation, execution), stage times of the sequential run: "
-          f"{flow_wall / max(gen_s, exec_s):.2f}")
-    print(f"wall / max(generation, execution), stage times inside the flow run:   "
-          f"{flow_wall / max(flow_gen, flow_exec):.2f}")
+    print(f"wall / max(generation, execution), stage times of the sequential run: {flow_wall / max(gen_s, exec_s):.2f}")
+    print(
+        f"wall / max(generation, execution), stage times inside the flow run:   "
+        f"{flow_wall / max(flow_gen, flow_exec):.2f}"
+    )
 
 
 if __name__ == "__main__":

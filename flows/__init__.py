@@ -1,1 +1,2 @@
-"""Prefect flows: compose the stage tasks, decide order and overlap. No business logic here."""
+"""Everything that imports Prefect: the `taco-eval` flow, its @task wrappers, artifacts, events and
+the end-of-run steps. The stages it orders live in `tasks/` (docs/architecture.md)."""

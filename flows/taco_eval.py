@@ -23,21 +23,23 @@ from prefect.utilities.annotations import allow_failure
 
 from storage.atomic import write_json
 from storage.manifest import new_manifest
-from storage.rundir import GENERATIONS, RESULTS, RunDir, run_id_for
+from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for
 from storage.tables import read_rows
-from taco_eval import config
-from taco_eval.types import JudgeConfig, MalformedRow, ProgramResult
+from tasks import defaults
+from tasks.types import JudgeConfig, MalformedRow, ProgramResult
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, run_identity
-from tasks.prefect_tasks import execute_shard_task, generate_shard_task, load_problems_task
+from flows.shard_tasks import execute_shard_task, generate_shard_task, load_problems_task
 from tasks.problems import load_spec
-from tasks.reporting import build_report, publish_report_artifacts, report_finished_run
+from flows.artifacts import publish_report_artifacts
+from flows.finish import report_finished_run
+from tasks.reporting.report import build_report
 
 
 def _result_storage(output_dir: str) -> LocalFileSystem:
     """Prefect results and cache records live under the output folder, in a saved block."""
-    root = (Path(output_dir).resolve() / ".prefect-results")
+    root = Path(output_dir).resolve() / PREFECT_RESULTS
     block = LocalFileSystem(basepath=str(root))
     name = "taco-eval-results-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
     block.save(name, overwrite=True)
@@ -63,58 +65,84 @@ def taco_eval_flow(
     task_ids: list[int] | None = None,
     limit: int | None = None,
     special_judges: str = "auto",
-    model: str = "smollm2",
+    model: str = defaults.DEFAULT_MODEL,
     model_revision: str | None = None,
     torch_dtype: str = "auto",
     device: str = "auto",
     devices: list[str] | None = None,
     backend: str = "hf",
-    n: int = 2,
-    temperature: float = 0.2,
-    top_p: float = 0.95,
-    max_tokens: int = 128,
-    seed: int = 1234,
+    n: int = defaults.RUN_N,
+    temperature: float = defaults.DEFAULT_TEMPERATURE,
+    top_p: float = defaults.DEFAULT_TOP_P,
+    max_tokens: int = defaults.RUN_MAX_TOKENS,
+    seed: int = defaults.DEFAULT_SEED,
     prompt_format: str = "taco",
     batch_size: str = "auto",
-    timeout: float = config.DEFAULT_TIMEOUT_S,
-    memory_limit_mb: int = config.DEFAULT_MEMORY_LIMIT_MB,
+    timeout: float = defaults.DEFAULT_TIMEOUT_S,
+    memory_limit_mb: int = defaults.DEFAULT_MEMORY_LIMIT_MB,
     all_tests: bool = False,
     isolation: str = "auto",
     workers: int | None = None,
-    k: list[int] = list(config.DEFAULT_KS),
-    shard_size: int = 5,
-    output_dir: str = "out",
+    k: list[int] = list(defaults.DEFAULT_KS),
+    shard_size: int = defaults.RUN_SHARD_SIZE,
+    output_dir: str = defaults.RUN_OUTPUT_DIR,
     shard_ids: list[int] | None = None,
     force: bool = False,
-    regression_threshold: float = 0.02,
-    float_tolerance: float = config.FLOAT_TOLERANCE,
+    regression_threshold: float = defaults.REGRESSION_THRESHOLD,
+    float_tolerance: float = defaults.FLOAT_TOLERANCE,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     cfg = RunConfig(
-        dataset=DatasetSpec(dataset, split, dataset_revision, _tuple(difficulties), _tuple(skills),
-                            _tuple(task_ids), limit, special_judges),
-        model=model, model_revision=model_revision, torch_dtype=torch_dtype, device=device,
-        devices=_tuple(devices), backend=backend, n=n, temperature=temperature, top_p=top_p,
-        max_tokens=max_tokens, seed=seed, prompt_format=prompt_format,
+        dataset=DatasetSpec(
+            dataset,
+            split,
+            dataset_revision,
+            _tuple(difficulties),
+            _tuple(skills),
+            _tuple(task_ids),
+            limit,
+            special_judges,
+        ),
+        model=model,
+        model_revision=model_revision,
+        torch_dtype=torch_dtype,
+        device=device,
+        devices=_tuple(devices),
+        backend=backend,
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        prompt_format=prompt_format,
         batch_size=int(batch_size) if str(batch_size).isdigit() else batch_size,
-        judge=JudgeConfig(timeout_s=timeout, memory_limit_mb=memory_limit_mb, early_stop=not all_tests,
-                          isolation=sandbox.resolve(isolation), float_tolerance=float_tolerance),
-        workers=workers, ks=tuple(k), shard_size=shard_size, output_dir=output_dir,
+        judge=JudgeConfig(
+            timeout_s=timeout,
+            memory_limit_mb=memory_limit_mb,
+            early_stop=not all_tests,
+            isolation=sandbox.resolve(isolation),
+            float_tolerance=float_tolerance,
+        ),
+        workers=workers,
+        ks=tuple(k),
+        shard_size=shard_size,
+        output_dir=output_dir,
     )
     dataset_dict = dataclasses.asdict(cfg.dataset)
     loaded_info = load_problems_task(dataset_dict)
     for m in loaded_info["malformed"]:
         logger.warning("skipping task %s (%s): %s", m["index"], m["problem_id"], m["reason"])
-    from tasks.models import resolve_model
+    from tasks.generation.models import resolve_model
 
     model_path = resolve_model(cfg.model)
     identity = run_identity(cfg, loaded_info["fingerprint"], model_fingerprint(model_path, cfg.model_revision))
     run_id = run_id_for(identity)
     rundir = RunDir.under(cfg.output_dir, run_id)
     rundir.root.mkdir(parents=True, exist_ok=True)
-    manifest = new_manifest(run_id, cfg.to_dict(), identity)
-    manifest["dataset"] = {k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split",
-                                                         "special_judges_applied")}
+    manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
+    manifest["dataset"] = {
+        k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split", "special_judges_applied")
+    }
     manifest["isolation"] = sandbox.describe(cfg.judge.isolation)
     write_json(rundir.manifest, manifest)
     logger.info("run %s in %s", run_id, rundir.root)
@@ -122,15 +150,28 @@ def taco_eval_flow(
     shards = plan_shards(loaded_info["task_ids"], cfg.shard_size)
     chosen = set(range(len(shards))) if shard_ids is None else set(shard_ids) & set(range(len(shards)))
     storage = _result_storage(cfg.output_dir)
-    model_dict = {"model": model_path, "revision": cfg.model_revision, "dtype": cfg.torch_dtype,
-                  "device": cfg.device, "backend": cfg.backend}
-    sampling = {"n": cfg.n, "temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens,
-                "seed": cfg.seed, "prompt_format": cfg.prompt_format, "batch_size": cfg.batch_size}
+    model_dict = {
+        "model": model_path,
+        "revision": cfg.model_revision,
+        "dtype": cfg.torch_dtype,
+        "device": cfg.device,
+        "backend": cfg.backend,
+    }
+    sampling = {
+        "n": cfg.n,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "max_tokens": cfg.max_tokens,
+        "seed": cfg.seed,
+        "prompt_format": cfg.prompt_format,
+        "batch_size": cfg.batch_size,
+    }
     judge_dict = dataclasses.asdict(cfg.judge)
     lanes = list(cfg.devices) if cfg.devices else [cfg.device]
 
-    progress_id = create_progress_artifact(progress=0.0, key="taco-eval-progress",
-                                           description=f"run {run_id}: shards generated and judged")
+    progress_id = create_progress_artifact(
+        progress=0.0, key="taco-eval-progress", description=f"run {run_id}: shards generated and judged"
+    )
     prev_by_lane: dict[int, Any] = {}
     gen_futures, exec_futures = {}, {}
     for shard_id in sorted(chosen):
@@ -144,14 +185,24 @@ def taco_eval_flow(
         lane = shard_id % len(lanes)
         prev = prev_by_lane.get(lane)
         gen = generate_shard_task.with_options(
-            result_storage=storage, refresh_cache=not gen_ok, task_run_name=f"generate-shard-{shard_id}",
-        ).submit(str(rundir.root), shard_id, shards[shard_id], dataset_dict, loaded_info["fingerprint"],
-                 {**model_dict, "device": lanes[lane]}, sampling,
-                 wait_for=[allow_failure(prev)] if prev is not None else None)
+            result_storage=storage,
+            refresh_cache=not gen_ok,
+            task_run_name=f"generate-shard-{shard_id}",
+        ).submit(
+            str(rundir.root),
+            shard_id,
+            shards[shard_id],
+            dataset_dict,
+            loaded_info["fingerprint"],
+            {**model_dict, "device": lanes[lane]},
+            sampling,
+            wait_for=[allow_failure(prev)] if prev is not None else None,
+        )
         exe = execute_shard_task.with_options(
-            result_storage=storage, refresh_cache=not exec_ok, task_run_name=f"execute-shard-{shard_id}",
-        ).submit(str(rundir.root), shard_id, gen, dataset_dict, loaded_info["fingerprint"], judge_dict,
-                 cfg.workers)
+            result_storage=storage,
+            refresh_cache=not exec_ok,
+            task_run_name=f"execute-shard-{shard_id}",
+        ).submit(str(rundir.root), shard_id, gen, dataset_dict, loaded_info["fingerprint"], judge_dict, cfg.workers)
         prev_by_lane[lane] = gen
         gen_futures[shard_id], exec_futures[shard_id] = gen, exe
 
@@ -163,33 +214,54 @@ def taco_eval_flow(
         if fut.state.is_completed():
             samples[kind_of[id(fut)]] += fut.result()["stats"].get("samples", 0)
         samples_generated, programs_judged = samples[GENERATIONS], samples[RESULTS]
-        update_progress_artifact(progress_id, 100.0 * done_steps / max(1, total_steps),
-                                 description=f"{samples_generated} samples generated, {programs_judged} judged")
+        update_progress_artifact(
+            progress_id,
+            100.0 * done_steps / max(1, total_steps),
+            description=f"{samples_generated} samples generated, {programs_judged} judged",
+        )
 
     for f in exec_futures.values():
         f.wait()
     failed = sorted(s for s, f in exec_futures.items() if not f.state.is_completed())
     loaded = load_spec(cfg.dataset)
     results, done = _collect_results(rundir, list(range(len(shards))))
-    metrics = write_metrics(rundir.root, loaded.problems, [MalformedRow(**m) for m in loaded_info["malformed"]],
-                            results, cfg.ks)
+    metrics = write_metrics(
+        rundir.root, loaded.problems, [MalformedRow(**m) for m in loaded_info["malformed"]], results, cfg.ks
+    )
     metrics_summary = {k: v for k, v in metrics.items() if k.startswith("pass@")}
     manifest["shards"] = {
-        str(s): {"task_ids": shards[s], "generation": (rundir.sealed(GENERATIONS, s) or {}).get("stats"),
-                 "execution": (rundir.sealed(RESULTS, s) or {}).get("stats")} for s in range(len(shards))
+        str(s): {
+            "task_ids": shards[s],
+            "generation": (rundir.sealed(GENERATIONS, s) or {}).get("stats"),
+            "execution": (rundir.sealed(RESULTS, s) or {}).get("stats"),
+        }
+        for s in range(len(shards))
     }
     manifest["completed_shards"], manifest["failed_shards"] = done, failed
     write_json(rundir.manifest, manifest)
-    summary = {"run_id": run_id, "run_dir": str(rundir.root), "metrics": metrics_summary,
-               "completed_shards": done, "failed_shards": failed}
+    summary = {
+        "run_id": run_id,
+        "run_dir": str(rundir.root),
+        "metrics": metrics_summary,
+        "completed_shards": done,
+        "failed_shards": failed,
+    }
     if failed:
         # A partial run is reported but not indexed: it would raise a false regression alert.
         if done:
             publish_report_artifacts(build_report(rundir.root, problems=loaded.problems))
-        return Failed(message=f"shards {failed} failed (metrics cover shards {done}); retry the flow run to "
-                              f"re-run only those", data=summary)
-    finished = report_finished_run(cfg.output_dir, rundir.root, problems=loaded.problems, deployment="auto",
-                                   regression_threshold=regression_threshold, flow_run_id=str(flow_run.get_id()))
+        return Failed(
+            message=f"shards {failed} failed (metrics cover shards {done}); retry the flow run to re-run only those",
+            data=summary,
+        )
+    finished = report_finished_run(
+        cfg.output_dir,
+        rundir.root,
+        problems=loaded.problems,
+        deployment="auto",
+        regression_threshold=regression_threshold,
+        flow_run_id=str(flow_run.get_id()),
+    )
     summary["report_html"] = str(finished["report"].html)
     summary["regression"] = finished["regression"]
     return summary

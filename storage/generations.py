@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-
 class GenerationsError(Exception):
     """The generations file cannot be used; the message says what is wrong and where."""
 
@@ -23,7 +22,7 @@ def _from_taco_json(path: Path) -> list[tuple[int, int, str]]:
         raise GenerationsError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
     if not isinstance(data, list):
         raise GenerationsError(
-            f"{path}: expected a JSON list of {{\"task_id\": int, \"output\": [code, ...]}} (TACO's "
+            f'{path}: expected a JSON list of {{"task_id": int, "output": [code, ...]}} (TACO\'s '
             f"generations.json), got a {type(data).__name__}"
         )
     rows: list[tuple[int, int, str]] = []
@@ -56,7 +55,9 @@ def _from_parquet(files: list[Path]) -> list[tuple[int, int, str]]:
         try:
             table = pq.read_table(f, columns=["task_id", "sample_idx", "code"])
         except (OSError, pa.ArrowException, KeyError) as exc:
-            raise GenerationsError(f"{f}: not a generations Parquet file with task_id, sample_idx, code ({exc})") from exc
+            raise GenerationsError(
+                f"{f}: not a generations Parquet file with task_id, sample_idx, code ({exc})"
+            ) from exc
         d = table.to_pydict()
         rows.extend(zip(d["task_id"], d["sample_idx"], [c or "" for c in d["code"]]))
     return rows
@@ -79,4 +80,3 @@ def read_generations(path: str | Path) -> list[tuple[int, int, str]]:
     if not rows:
         raise GenerationsError(f"{p}: contains no generations")
     return rows
-

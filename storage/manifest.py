@@ -10,8 +10,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from taco_eval import config
-
 _PACKAGES = ("taco-eval", "prefect", "torch", "transformers", "datasets", "pyarrow", "multiprocess", "numpy")
 
 
@@ -29,8 +27,13 @@ def git_revision() -> str | None:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     rev = out.stdout.strip()
@@ -47,24 +50,27 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment() -> dict[str, Any]:
+def environment(code_version: str) -> dict[str, Any]:
     return {
         "packages": package_versions(),
         "python": platform.python_version(),
         "git_revision": git_revision(),
-        "code_version": config.CODE_VERSION,
+        "code_version": code_version,
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "hostname": platform.node(),
     }
 
 
-def new_manifest(run_id: str, run_config: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
+def new_manifest(
+    run_id: str, run_config: dict[str, Any], identity: dict[str, Any], *, code_version: str
+) -> dict[str, Any]:
+    """`code_version`: `tasks.defaults.CODE_VERSION` (storage imports nothing of the project)."""
     return {
         "run_id": run_id,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config": run_config,
         "identity": identity,
-        "environment": environment(),
+        "environment": environment(code_version),
         "shards": {},
     }

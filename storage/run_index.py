@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from storage.rundir import MANIFEST_JSON, METRICS_JSON
+
 INDEX_NAME = "run-index.jsonl"
 REQUIRED_KEYS = ("run_id", "run_dir")
 
@@ -60,11 +62,11 @@ def entry_for_run(
     """
     root = Path(run_dir).resolve()
     if metrics is None:
-        metrics = _read_json(root / "metrics.json")
+        metrics = _read_json(root / METRICS_JSON)
         if metrics is None:
             raise FileNotFoundError(f"{root / 'metrics.json'} is missing or not JSON")
     if manifest is None:
-        manifest = _read_json(root / "manifest.json") or {}
+        manifest = _read_json(root / MANIFEST_JSON) or {}
     cfg = manifest.get("config") or {}
     ds = cfg.get("dataset") or {}
     ks = list(metrics.get("ks") or [])
@@ -109,7 +111,7 @@ def append_run(output_root: str | os.PathLike, entry: dict[str, Any]) -> Path:
                     data = b"\n" + data
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)  # releases the lock
@@ -150,10 +152,13 @@ def select(
     dataset: str | None = None,
 ) -> list[dict[str, Any]]:
     """Entries matching every filter given (None = any)."""
-    return [e for e in entries
-            if (model is None or e.get("model") == model)
-            and (deployment is None or e.get("deployment") == deployment)
-            and (dataset is None or e.get("dataset") == dataset)]
+    return [
+        e
+        for e in entries
+        if (model is None or e.get("model") == model)
+        and (deployment is None or e.get("deployment") == deployment)
+        and (dataset is None or e.get("dataset") == dataset)
+    ]
 
 
 def previous_run(

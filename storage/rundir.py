@@ -1,4 +1,5 @@
-"""The run directory: `<output>/runs/<run_id>/` and every file in it (DESIGN §2).
+"""Every folder and file name of a run: the pipeline's `<output>/runs/<run_id>/`, the flat folders
+of `taco-eval evaluate` and `taco-eval generate` (docs/architecture.md, "Data contracts").
 
 Shards are sealed by a sidecar `shard-NNNNN.json` holding the Parquet file's sha256 and the
 shard's stats, written after the Parquet file: a shard counts as done only when both exist and the
@@ -15,8 +16,20 @@ from typing import Any
 
 from storage.atomic import write_json
 
-GENERATIONS = "generations"
+GENERATIONS = "generations"  # shard kinds: also the folder names
 RESULTS = "results"
+RUNS = "runs"
+MANIFEST_JSON = "manifest.json"
+METRICS_JSON = "metrics.json"
+TACO_METRICS_JSON = "taco_metrics.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+PLOTS = "plots"
+PROBLEM_INFO_JSON = "problem_info.json"
+RESULTS_PARQUET = "results.parquet"  # a flat `evaluate` folder's results
+GENERATIONS_JSON = "generations.json"  # TACO's format, in a `generate` folder
+GENERATION_CONFIG_JSON = "generation_config.json"  # what a `generate` folder's shards were made with
+PREFECT_RESULTS = ".prefect-results"  # under the output root: Prefect's persisted task results
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -33,36 +46,55 @@ def run_id_for(identity: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def shard_name(shard_id: int) -> str:
+    return f"shard-{shard_id:05d}.parquet"
+
+
 class RunDir:
+    """A run folder: the pipeline's `<output>/runs/<run_id>/`, or a flat `evaluate` folder (which has
+    `results.parquet` instead of sealed `results/` shards)."""
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
     @classmethod
     def under(cls, output: str | os.PathLike, run_id: str) -> "RunDir":
-        return cls(Path(output) / "runs" / run_id)
+        return cls(Path(output) / RUNS / run_id)
 
     @property
     def manifest(self) -> Path:
-        return self.root / "manifest.json"
+        return self.root / MANIFEST_JSON
 
     @property
     def metrics(self) -> Path:
-        return self.root / "metrics.json"
+        return self.root / METRICS_JSON
 
     @property
     def taco_metrics(self) -> Path:
-        return self.root / "taco_metrics.json"
+        return self.root / TACO_METRICS_JSON
 
     @property
     def report(self) -> Path:
-        return self.root / "report.md"
+        return self.root / REPORT_MD
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / REPORT_HTML
+
+    @property
+    def problem_info(self) -> Path:
+        return self.root / PROBLEM_INFO_JSON
+
+    @property
+    def flat_results(self) -> Path:
+        return self.root / RESULTS_PARQUET
 
     @property
     def plots(self) -> Path:
-        return self.root / "plots"
+        return self.root / PLOTS
 
     def shard(self, kind: str, shard_id: int) -> Path:
-        return self.root / kind / f"shard-{shard_id:05d}.parquet"
+        return self.root / kind / shard_name(shard_id)
 
     def _seal_path(self, kind: str, shard_id: int) -> Path:
         return self.shard(kind, shard_id).with_suffix(".json")
@@ -87,3 +119,41 @@ class RunDir:
 
     def invalidate(self, kind: str, shard_id: int) -> None:
         self._seal_path(kind, shard_id).unlink(missing_ok=True)
+
+
+def shard_holds_exactly(path: str | os.PathLike, want: set[tuple[int, int]]) -> bool:
+    """Whether a `generate` shard is done: a readable Parquet file whose (task_id, sample_idx) rows
+    are exactly `want`, once each. (A pipeline run's shards are trusted by their seals instead.)"""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=["task_id", "sample_idx"])
+    except Exception:  # noqa: BLE001 - unreadable means "generate it again"
+        return False
+    have = set(zip(table.column("task_id").to_pylist(), table.column("sample_idx").to_pylist()))
+    return have == want and table.num_rows == len(want)
+
+
+class GenerateDir:
+    """A `taco-eval generate` output folder: `generations/shard-NNNNN.parquet` (complete when it holds
+    every sample of its problems: no seals), `generation_config.json`, `generations.json`."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def shard(self, shard_id: int) -> Path:
+        return self.root / GENERATIONS / shard_name(shard_id)
+
+    def shards(self) -> list[Path]:
+        return sorted((self.root / GENERATIONS).glob("shard-*.parquet"))
+
+    @property
+    def generations_json(self) -> Path:
+        return self.root / GENERATIONS_JSON
+
+    @property
+    def config(self) -> Path:
+        return self.root / GENERATION_CONFIG_JSON

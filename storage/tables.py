@@ -1,4 +1,4 @@
-"""Parquet schemas of the data contracts (DESIGN §2) and their atomic reads/writes."""
+"""Parquet schemas of the data contracts (docs/architecture.md) and their atomic reads/writes."""
 
 from __future__ import annotations
 

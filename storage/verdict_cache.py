@@ -5,16 +5,16 @@ A small SQLite file: only the dispatcher process writes, readers may be other ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from taco_eval.types import sha256_text
-
 
 def verdict_key(problem_hash: str, code_sha256: str, judge_key: str) -> str:
-    return sha256_text(f"{problem_hash}\0{code_sha256}\0{judge_key}")
+    # The same hash as `tasks.types.sha256_text` (kept identical: cache keys must not change).
+    return hashlib.sha256(f"{problem_hash}\0{code_sha256}\0{judge_key}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class VerdictCache:
@@ -29,7 +29,7 @@ class VerdictCache:
         found: dict[str, dict[str, Any]] = {}
         keys = list(keys)
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for key, verdict in self._db.execute(f"SELECT key, verdict FROM verdicts WHERE key IN ({marks})", chunk):
                 found[key] = json.loads(verdict)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from typing import Any
 
 from tqdm import tqdm
@@ -20,13 +22,43 @@ class EvaluationProgress:
 
     def update(self, stats: Any, tests_in_step: int) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=stats.programs, initial=stats.programs_cached, unit="prog",
-                            desc=f"judging {self.samples} samples", file=sys.stderr, dynamic_ncols=True,
-                            mininterval=0.5)
+            self.bar = tqdm(
+                total=stats.programs,
+                initial=stats.programs_cached,
+                unit="prog",
+                desc=f"judging {self.samples} samples",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
             return
         self.bar.update(1)
         self.bar.set_postfix_str(f"{stats.tests_per_s:.0f} tests/s", refresh=False)
 
     def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class GenerationProgress:
+    """A tqdm bar over samples with tokens/s, safe to update from several lanes."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.lock = threading.Lock()
+        self.tokens = 0
+        self.start = time.perf_counter()
+        self.bar = None
+        if enabled and total > 0:
+            self.bar = tqdm(total=total, unit="sample", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+
+    def __call__(self, samples: int, tokens: int) -> None:
+        with self.lock:
+            self.tokens += tokens
+            if self.bar is not None:
+                elapsed = max(1e-9, time.perf_counter() - self.start)
+                self.bar.set_postfix_str(f"{self.tokens / elapsed:.1f} tok/s", refresh=False)
+                self.bar.update(samples)
+
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -1,1 +1,2 @@
-"""Pipeline stages, one module each; pure logic, with thin Prefect wrappers in `flows/`."""
+"""Pipeline stages as plain Python (no Prefect, no argparse): the shared vocabulary (types, statuses,
+defaults), plan, problems, metrics, and one sub-package per stage (docs/architecture.md)."""

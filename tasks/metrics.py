@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from storage.atomic import write_json
+from storage.rundir import RunDir
 
-from taco_eval import statuses
-from taco_eval.types import JUDGE_NONDETERMINISTIC, MalformedRow, Problem, ProgramResult
+from tasks import statuses
+from tasks.types import JUDGE_NONDETERMINISTIC, MalformedRow, Problem, ProgramResult
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -105,6 +106,7 @@ def write_metrics(
 ) -> dict[str, Any]:
     """Write `metrics.json` and `taco_metrics.json` into `out_dir`; return the metrics."""
     metrics, taco = compute_metrics(problems, malformed, results, ks)
-    write_json(Path(out_dir) / "metrics.json", metrics)
-    write_json(Path(out_dir) / "taco_metrics.json", taco)
+    folder = RunDir(out_dir)
+    write_json(folder.metrics, metrics)
+    write_json(folder.taco_metrics, taco)
     return metrics

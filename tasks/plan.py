@@ -7,10 +7,12 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence, TypeVar
 
-from taco_eval import config
-from taco_eval.types import JudgeConfig
+from tasks import defaults
+from tasks.types import JudgeConfig
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,24 +32,24 @@ class RunConfig:
     """Every parameter of `taco-eval run` / the `taco-eval` flow."""
 
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    model: str = "smollm2"
+    model: str = defaults.DEFAULT_MODEL
     model_revision: str | None = None
     torch_dtype: str = "auto"
     device: str = "auto"
     devices: tuple[str, ...] | None = None
     backend: str = "hf"
-    n: int = 2
-    temperature: float = 0.2
-    top_p: float = 0.95
-    max_tokens: int = 128
-    seed: int = 1234
+    n: int = defaults.RUN_N
+    temperature: float = defaults.DEFAULT_TEMPERATURE
+    top_p: float = defaults.DEFAULT_TOP_P
+    max_tokens: int = defaults.RUN_MAX_TOKENS
+    seed: int = defaults.DEFAULT_SEED
     prompt_format: str = "taco"
     batch_size: int | str = "auto"
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     workers: int | None = None
-    ks: tuple[int, ...] = config.DEFAULT_KS
-    shard_size: int = 5
-    output_dir: str = "out"
+    ks: tuple[int, ...] = defaults.DEFAULT_KS
+    shard_size: int = defaults.RUN_SHARD_SIZE
+    output_dir: str = defaults.RUN_OUTPUT_DIR
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -68,7 +70,7 @@ def model_fingerprint(model: str, revision: str | None) -> str:
 def run_identity(cfg: RunConfig, dataset_fingerprint: str, model_fp: str) -> dict[str, Any]:
     """Everything that changes the numbers (and nothing that does not: paths, workers)."""
     return {
-        "code_version": config.CODE_VERSION,
+        "code_version": defaults.CODE_VERSION,
         "dataset": dataset_fingerprint,
         "model": model_fp,
         "dtype": cfg.torch_dtype,
@@ -79,8 +81,14 @@ def run_identity(cfg: RunConfig, dataset_fingerprint: str, model_fp: str) -> dic
     }
 
 
-def plan_shards(task_ids: list[int], shard_size: int) -> list[list[int]]:
+def chunks(items: Sequence[T], shard_size: int) -> list[list[T]]:
+    """The one shard rule, for the flow's run folders and `generate`'s folders alike: consecutive
+    runs of `shard_size` items in the order given; shard k is the k-th run."""
     if shard_size < 1:
         raise ValueError(f"shard size must be at least 1, got {shard_size}")
-    ids = sorted(task_ids)
-    return [ids[i:i + shard_size] for i in range(0, len(ids), shard_size)]
+    return [list(items[i : i + shard_size]) for i in range(0, len(items), shard_size)]
+
+
+def plan_shards(task_ids: list[int], shard_size: int) -> list[list[int]]:
+    """A run's shards: its task ids in ascending order, `shard_size` to a shard."""
+    return chunks(sorted(task_ids), shard_size)

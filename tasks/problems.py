@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from taco_eval.types import (
+from tasks.types import (
     JUDGE_CASE_INSENSITIVE,
     JUDGE_DEFAULT,
     JUDGE_FLOAT_TOLERANCE,
@@ -169,8 +169,9 @@ def _read_hub(repo_id: str, split: str, revision: str | None) -> tuple[list[dict
         raise DatasetError(f"cannot reach hub dataset '{repo_id}': {exc}") from exc
     resolved = info.sha or revision or "main"
     for rev in (resolved, "refs/convert/parquet"):
-        files = [f for f in api.list_repo_files(repo_id, repo_type="dataset", revision=rev)
-                 if f.endswith(_DATA_SUFFIXES)]
+        files = [
+            f for f in api.list_repo_files(repo_id, repo_type="dataset", revision=rev) if f.endswith(_DATA_SUFFIXES)
+        ]
         wanted = [f for f in files if split in Path(f).parts[:-1] or Path(f).name.startswith(f"{split}")]
         if wanted:
             local = [Path(hf_hub_download(repo_id, f, repo_type="dataset", revision=rev)) for f in sorted(wanted)]
@@ -181,7 +182,7 @@ def _read_hub(repo_id: str, split: str, revision: str | None) -> tuple[list[dict
 def read_raw_rows(source: str, split: str = "test", revision: str | None = None) -> tuple[list[Any], str | None]:
     """Raw TACO rows of one split, in order, and the resolved revision (hub only)."""
     if source == SAMPLES:
-        text = resources.files("taco_eval").joinpath("data/sample_problems.jsonl")
+        text = resources.files("tasks").joinpath("data/sample_problems.jsonl")
         with resources.as_file(text) as path:
             return _read_jsonl(path), None
     path = Path(os.path.expanduser(source))
@@ -309,15 +310,21 @@ def load_spec(spec: Any) -> LoadedProblems:
     with _LOADED_LOCK:
         if spec not in _LOADED:
             _LOADED[spec] = load_problems(
-                spec.source, spec.split, revision=spec.revision, difficulties=spec.difficulties,
-                skills=spec.skills, task_ids=spec.task_ids, limit=spec.limit, special_judges=spec.special_judges,
+                spec.source,
+                spec.split,
+                revision=spec.revision,
+                difficulties=spec.difficulties,
+                skills=spec.skills,
+                task_ids=spec.task_ids,
+                limit=spec.limit,
+                special_judges=spec.special_judges,
             )
         return _LOADED[spec]
 
 
 def taco_special_judges() -> dict[int, str]:
     """TACO's test-split special-judge list (FlagOpen/TACO output_spj.jsonl) as task_id → judge."""
-    text = resources.files("taco_eval").joinpath("data/taco_output_spj.jsonl").read_text()
+    text = resources.files("tasks").joinpath("data/taco_output_spj.jsonl").read_text()
     table = {}
     for line in text.splitlines():
         if line.strip():
@@ -382,8 +389,10 @@ def load_problems(
         revision=resolved,
         rows_in_split=len(rows),
         special_judges_applied=use_spj,
-        filters={"difficulties": sorted(diff_set) if diff_set else None,
-                 "skills": sorted(skill_set) if skill_set else None,
-                 "task_ids": sorted(wanted_ids) if wanted_ids is not None else None,
-                 "limit": limit},
+        filters={
+            "difficulties": sorted(diff_set) if diff_set else None,
+            "skills": sorted(skill_set) if skill_set else None,
+            "task_ids": sorted(wanted_ids) if wanted_ids is not None else None,
+            "limit": limit,
+        },
     )

@@ -1,5 +1,5 @@
 """The numeric tolerance a problem statement grants float answers ("absolute or relative error does
-not exceed 10^{-6}"), read once when the problem is loaded (DESIGN §7).
+not exceed 10^{-6}"), read once when the problem is loaded (README: "Deliberate differences from TACO's reference verdicts").
 
 Statements write the power of ten in many ways: `10^{-6}`, `$10^{-6}$`, `10^-6`, `10^(-6)`, `10**-6`,
 `10⁻⁶`, `10<sup>-6</sup>`, `1e-6`, `0.000001`, with an optional factor (`2·10^{-6}`), and — where an
@@ -48,11 +48,11 @@ def _value(m: re.Match[str]) -> float:
 
 
 def _near_error_word(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - _BEFORE):start]
+    before = text[max(0, start - _BEFORE) : start]
     words = list(_ERROR_WORD.finditer(before))
     if words and not _SENTENCE_END.search(before, words[-1].end()):
         return True
-    after = text[end:end + _AFTER]
+    after = text[end : end + _AFTER]
     word = _ERROR_WORD.search(after)
     return word is not None and not _SENTENCE_END.search(after, 0, word.start())
 
@@ -60,7 +60,9 @@ def _near_error_word(text: str, start: int, end: int) -> bool:
 def stated_tolerance(statement: str) -> float | None:
     """The largest tolerance the statement grants (a statement allowing "absolute error 10^{-4} or
     relative error 10^{-6}" accepts an answer meeting either), or None if it states none."""
-    found = [v for m in _POWER.finditer(statement)
-             if _near_error_word(statement, m.start(), m.end())
-             and MIN_TOLERANCE <= (v := _value(m)) <= MAX_TOLERANCE]
+    found = [
+        v
+        for m in _POWER.finditer(statement)
+        if _near_error_word(statement, m.start(), m.end()) and MIN_TOLERANCE <= (v := _value(m)) <= MAX_TOLERANCE
+    ]
     return max(found, default=None)

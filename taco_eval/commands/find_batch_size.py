@@ -13,15 +13,23 @@ import sys
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, load_from_args
 from taco_eval.errors import UsageError
+from tasks import defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "find-batch-size", help="find the largest batch that fits (GPU) or the fastest one (CPU)",
-        description="Probe batch sizes 1, 2, 4, … with the longest prompt of the chosen problems.")
-    add_generation_options(p, default_max_tokens=64)
+        "find-batch-size",
+        help="find the largest batch that fits (GPU) or the fastest one (CPU)",
+        description="Probe batch sizes 1, 2, 4, … with the longest prompt of the chosen problems.",
+    )
+    add_generation_options(p, default_max_tokens=defaults.FIND_BATCH_SIZE_MAX_TOKENS)
     add_dataset_options(p)
-    p.add_argument("--max-batch-size", type=int, default=32, help="largest batch to try (default 32)")
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=defaults.FIND_BATCH_SIZE_MAX_BATCH,
+        help=f"largest batch to try (default {defaults.FIND_BATCH_SIZE_MAX_BATCH})",
+    )
 
 
 def _fmt_bytes(value: int | None) -> str:
@@ -30,9 +38,9 @@ def _fmt_bytes(value: int | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from taco_eval.commands.generate import model_config_from_args
-    from tasks.backends.base import BackendError
-    from tasks.generation import GenerationError, build_prompts, find_batch_size, load_backend
-    from tasks.prompts import PromptError
+    from tasks.generation.backends.base import BackendError
+    from tasks.generation.generate import GenerationError, build_prompts, find_batch_size, load_backend
+    from tasks.generation.prompts import PromptError
 
     if args.max_batch_size < 1:
         raise UsageError(f"--max-batch-size must be at least 1, got {args.max_batch_size}")
@@ -57,14 +65,20 @@ def run(args: argparse.Namespace) -> int:
         size *= 2
     if sizes[-1] != args.max_batch_size:
         sizes.append(args.max_batch_size)
-    print(f"device {backend.device}, prompt of {len(backend.encode(prompt))} tokens, "
-          f"{args.max_tokens} new tokens per sequence", file=sys.stderr)
+    print(
+        f"device {backend.device}, prompt of {len(backend.encode(prompt))} tokens, "
+        f"{args.max_tokens} new tokens per sequence",
+        file=sys.stderr,
+    )
     print(f"{'batch':>5}  {'result':<10} {'tok/s':>8} {'seconds':>8}  peak GPU memory")
 
     def report(res) -> None:
         status = "ok" if res.ok else (res.note or "failed")
-        print(f"{res.batch_size:>5}  {status:<10} {res.tokens_per_s:>8.1f} {res.seconds:>8.2f}  "
-              f"{_fmt_bytes(res.peak_memory_bytes)}", flush=True)
+        print(
+            f"{res.batch_size:>5}  {status:<10} {res.tokens_per_s:>8.1f} {res.seconds:>8.2f}  "
+            f"{_fmt_bytes(res.peak_memory_bytes)}",
+            flush=True,
+        )
 
     try:
         search = find_batch_size(model_cfg, prompt, args.max_tokens, sizes, report=report)
@@ -73,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if search.best is None:
         print("no batch size fits, not even 1: try a smaller --max-tokens or --torch-dtype float16", file=sys.stderr)
         return 1
-    print(f"batch size: {search.best} ({search.criterion} on {search.device}); "
-          f"use: taco-eval generate -b {search.best} …")
+    print(
+        f"batch size: {search.best} ({search.criterion} on {search.device}); use: taco-eval generate -b {search.best} …"
+    )
     return 0

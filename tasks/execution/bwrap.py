@@ -32,10 +32,21 @@ from typing import Any, Iterable
 TMPFS_BYTES = 512 * 1024 * 1024  # the sandbox's /tmp: its programs' scratch space, in memory
 # Modules the worker imports (bound into the sandbox file by file, never whole project folders).
 WORKER_MODULES = (
-    "taco_eval", "taco_eval.config", "taco_eval.statuses",
-    "tasks", "tasks.execution", "tasks.execution.worker", "tasks.execution.header", "tasks.execution.runner",
-    "tasks.execution.child", "tasks.execution.limits", "tasks.execution.sandbox", "tasks.execution.landlock",
-    "tasks.execution.seccomp_filter", "tasks.execution.cgroups", "tasks.execution.bwrap", "tasks.execution.scratch",
+    "tasks",
+    "tasks.defaults",
+    "tasks.statuses",
+    "tasks.execution",
+    "tasks.execution.worker",
+    "tasks.execution.header",
+    "tasks.execution.runner",
+    "tasks.execution.child",
+    "tasks.execution.limits",
+    "tasks.execution.sandbox",
+    "tasks.execution.landlock",
+    "tasks.execution.seccomp_filter",
+    "tasks.execution.cgroups",
+    "tasks.execution.bwrap",
+    "tasks.execution.scratch",
 )
 _WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
@@ -102,8 +113,17 @@ def command(library_paths: list[str], code: str, root: bool) -> list[str]:
     exe = executable()
     if exe is None:
         raise FileNotFoundError("bwrap is not installed (apt package 'bubblewrap')")
-    argv = [exe, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-            "--unshare-uts", "--hostname", "taco-eval"]
+    argv = [
+        exe,
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--hostname",
+        "taco-eval",
+    ]
     if root:
         argv += ["--cap-drop", "ALL"]
         for cap in _WORKER_CAPS:
@@ -136,8 +156,17 @@ def command(library_paths: list[str], code: str, root: bool) -> list[str]:
         argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     # Read-only everywhere but /tmp (no unbounded RAM-backed /dev/shm either).
-    argv += ["--tmpfs", "/dev/shm", "--remount-ro", "/dev/shm", "--remount-ro", "/dev", "--remount-ro", "/",
-             "--clearenv"]
+    argv += [
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
+        "--clearenv",
+    ]
     for key, value in _SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     path = [project_root()] + [p for p in sys.path if p and any(p == q or p.startswith(q + "/") for q in library_paths)]
@@ -191,27 +220,8 @@ def start_worker(conn_fd: int, cgroup: Any, library_paths: list[str]) -> Sandbox
             for kind, path in cgroup.tests.items():
                 tests[kind] = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 opened.append(tests[kind])
-        code = f"from tasks.execution.bwrap import entry; entry({conn_fd}, {join_fd}, {tests!r})"
+        code = f"from tasks.execution.worker import sandboxed_main; sandboxed_main({conn_fd}, {join_fd}, {tests!r})"
         return SandboxedProcess(command(library_paths, code, os.geteuid() == 0), (conn_fd, *opened))
     finally:
         for fd in opened:
             os.close(fd)
-
-
-def entry(conn_fd: int, join_fd: int, tests: dict[str, int]) -> None:
-    """Runs inside the sandbox: join the slot's cgroup, then serve as an ordinary worker."""
-    import dataclasses
-
-    from multiprocess.connection import Connection
-
-    if join_fd >= 0:
-        try:
-            os.write(join_fd, b"0")  # "0": the writing process
-        except OSError:
-            pass
-        os.close(join_fd)
-    conn = Connection(conn_fd)
-    settings: Any = conn.recv()
-    from tasks.execution.worker import worker_main
-
-    worker_main(conn, dataclasses.replace(settings, cgroup=tests or None))

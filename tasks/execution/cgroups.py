@@ -94,8 +94,7 @@ def _bases() -> dict[str, Path]:
         return {}
     mounts, own = _mounts(), _own_paths()
     v1 = {kind: mounts[kind] / own[kind].lstrip("/") for kind in V1_KINDS if kind in mounts and kind in own}
-    v1 = {kind: base for kind, base in v1.items()
-          if (base / "cgroup.procs").exists() and os.access(base, os.W_OK)}
+    v1 = {kind: base for kind, base in v1.items() if (base / "cgroup.procs").exists() and os.access(base, os.W_OK)}
     if "pids" in v1:
         return v1
     if V2 in mounts and V2 in own:
@@ -337,7 +336,7 @@ def _remove_stale(kind: str, parent: Path) -> None:
         return
     for entry in entries:
         try:
-            owner = int(entry.name[len(_PREFIX):].split("-", 1)[0])
+            owner = int(entry.name[len(_PREFIX) :].split("-", 1)[0])
         except ValueError:
             continue
         if owner != os.getpid() and not _pid_alive(owner):
@@ -353,10 +352,18 @@ def available() -> dict[str, str | bool]:
         base = bases[V2]
         # The root cgroup has no cgroup.kill file even where the kernel (>= 5.14) has it.
         release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
-        return {"version": V2, "pids": True, "memory": "memory" in _read(base / "cgroup.subtree_control").split(),
-                "kill": "cgroup.kill" if release >= (5, 14) else "kill rounds"}
-    return {"version": "v1", "pids": True, "memory": "memory" in bases,
-            "kill": "freezer" if "freezer" in bases else "kill rounds"}
+        return {
+            "version": V2,
+            "pids": True,
+            "memory": "memory" in _read(base / "cgroup.subtree_control").split(),
+            "kill": "cgroup.kill" if release >= (5, 14) else "kill rounds",
+        }
+    return {
+        "version": "v1",
+        "pids": True,
+        "memory": "memory" in bases,
+        "kill": "freezer" if "freezer" in bases else "kill rounds",
+    }
 
 
 class TestCgroup:
@@ -366,12 +373,12 @@ class TestCgroup:
     def __init__(self, dir_fds: dict[str, int]):
         groups = [_Group(fd, kind) for kind, fd in dir_fds.items()]
         # The child writes "0" (itself) to these; opened by the worker while it is root.
-        self.join_fds = tuple(_above_stdio(os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=g.fd))
-                              for g in groups)
+        self.join_fds = tuple(
+            _above_stdio(os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=g.fd)) for g in groups
+        )
         # Every test process is in all of them: watch and kill through one, the freezer if any.
         self._group = next((g for g in groups if g.kind == "freezer"), groups[0])
-        self._memory = next((g for g in groups if g.has("memory.max" if g.kind == V2 else "memory.oom_control")),
-                            None)
+        self._memory = next((g for g in groups if g.has("memory.max" if g.kind == V2 else "memory.oom_control")), None)
         self._oom_seen = self._memory.oom_kills() if self._memory is not None else 0
 
     @classmethod

@@ -102,8 +102,7 @@ def _std_stream(fd: int, write: bool, name: str, stdio: Stdio, errors: str, line
     # own the fd, its raw file named "<stdin>"…, and a text layer that splits lines at "\n" only.
     buffer = io.open(fd, "wb" if write else "rb", buffering=stdio.buffer_size, closefd=False)
     buffer.raw.name = name
-    text = io.TextIOWrapper(buffer, encoding=stdio.encoding, errors=errors, newline="\n",
-                            line_buffering=line_buffering)
+    text = io.TextIOWrapper(buffer, encoding=stdio.encoding, errors=errors, newline="\n", line_buffering=line_buffering)
     text.mode = "w" if write else "r"
     return text
 

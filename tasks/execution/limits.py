@@ -6,16 +6,16 @@ import math
 import resource
 from dataclasses import dataclass
 
-from taco_eval import config
+from tasks import defaults
 
 
 @dataclass(frozen=True)
 class Limits:
-    timeout_s: float = config.DEFAULT_TIMEOUT_S
-    memory_limit_mb: int = config.DEFAULT_MEMORY_LIMIT_MB
-    output_limit_bytes: int = config.DEFAULT_OUTPUT_LIMIT_BYTES
-    max_open_files: int = config.DEFAULT_MAX_OPEN_FILES
-    max_processes: int = config.DEFAULT_MAX_PROCESSES
+    timeout_s: float = defaults.DEFAULT_TIMEOUT_S
+    memory_limit_mb: int = defaults.DEFAULT_MEMORY_LIMIT_MB
+    output_limit_bytes: int = defaults.DEFAULT_OUTPUT_LIMIT_BYTES
+    max_open_files: int = defaults.DEFAULT_MAX_OPEN_FILES
+    max_processes: int = defaults.DEFAULT_MAX_PROCESSES
 
 
 def _set(which: int, value: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import multiprocess
 from multiprocess.connection import wait
 
-from taco_eval import config, statuses
+from tasks import defaults, statuses
 from tasks.execution import cgroups, sandbox, scratch
 from tasks.execution import worker as w
 from tasks.execution.limits import Limits
@@ -70,10 +70,15 @@ def _remove_scratch(slot: _Slot) -> None:
 
 
 def _valid_outcome(outcome: Any) -> bool:
-    return (type(outcome) is TestOutcome and (outcome.status is None or outcome.status in statuses.ALL)
-            and type(outcome.stdout) is bytes and (outcome.returned is None or type(outcome.returned) is str)
-            and type(outcome.stderr_tail) is str and type(outcome.elapsed_ms) is float
-            and (outcome.exit_code is None or type(outcome.exit_code) is int))
+    return (
+        type(outcome) is TestOutcome
+        and (outcome.status is None or outcome.status in statuses.ALL)
+        and type(outcome.stdout) is bytes
+        and (outcome.returned is None or type(outcome.returned) is str)
+        and type(outcome.stderr_tail) is str
+        and type(outcome.elapsed_ms) is float
+        and (outcome.exit_code is None or type(outcome.exit_code) is int)
+    )
 
 
 def _valid_message(msg: Any, job: ProgramJob | None) -> bool:
@@ -86,8 +91,7 @@ def _valid_message(msg: Any, job: ProgramJob | None) -> bool:
     if job is None or len(msg) < 2 or type(msg[1]) is not int:
         return kind in (w.MSG_TEST, w.MSG_COMPILE_ERROR, w.MSG_DONE)  # late news of a finished job
     if kind == w.MSG_TEST:
-        return (len(msg) == 4 and type(msg[2]) is int and 0 <= msg[2] < len(job.inputs)
-                and _valid_outcome(msg[3]))
+        return len(msg) == 4 and type(msg[2]) is int and 0 <= msg[2] < len(job.inputs) and _valid_outcome(msg[3])
     if kind == w.MSG_COMPILE_ERROR:
         return len(msg) == 3 and type(msg[2]) is str
     return kind == w.MSG_DONE and len(msg) == 2
@@ -161,8 +165,9 @@ class ExecutionPool:
     def _spawn(self, slot: _Slot) -> None:
         cg = self._cgroup(slot)
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        settings = WorkerSettings(index=slot.index, isolation=self.isolation, limits=self.limits,
-                                  cgroup=cg.tests if cg is not None else None)
+        settings = WorkerSettings(
+            index=slot.index, isolation=self.isolation, limits=self.limits, cgroup=cg.tests if cg is not None else None
+        )
         if self.isolation == sandbox.BWRAP:
             from tasks.execution import bwrap
 
@@ -173,8 +178,9 @@ class ExecutionPool:
             except OSError:
                 pass  # bwrap failed at once: the sentinel check counts a failed start
         else:
-            proc = self._ctx.Process(target=w.worker_main, args=(child_conn, settings), daemon=True,
-                                     name=f"taco-eval-worker-{slot.index}")
+            proc = self._ctx.Process(
+                target=w.worker_main, args=(child_conn, settings), daemon=True, name=f"taco-eval-worker-{slot.index}"
+            )
             proc.start()
             child_conn.close()
             if cg is not None:
@@ -187,10 +193,12 @@ class ExecutionPool:
     def _replace(self, slot: _Slot) -> None:
         if not slot.ready:
             self._failed_starts += 1
-            if self._failed_starts > config.WORKER_START_FAILURES:
-                hint = ("the bubblewrap sandbox cannot start here (see its message above; "
-                        "try --isolation seccomp)" if self.isolation == sandbox.BWRAP else
-                        "run with a main guard (`if __name__ == '__main__':`) when calling taco-eval from a script")
+            if self._failed_starts > defaults.WORKER_START_FAILURES:
+                hint = (
+                    "the bubblewrap sandbox cannot start here (see its message above; try --isolation seccomp)"
+                    if self.isolation == sandbox.BWRAP
+                    else "run with a main guard (`if __name__ == '__main__':`) when calling taco-eval from a script"
+                )
                 raise WorkerStartError(
                     f"execution workers keep dying before they are ready (exit code {slot.process.exitcode}); {hint}"
                 )
@@ -211,9 +219,10 @@ class ExecutionPool:
 
     # -- running -----------------------------------------------------------------------------
     def _budget_s(self, job: ProgramJob) -> float:
-        # Per-test deadlines bound a program's run; this only catches a worker that stops
-        # answering (a pathological compile, a bug), so it is generous.
-        return 30.0 + self.limits.timeout_s * 1.5 * (len(job.inputs) + 1)
+        # Why so generous: see defaults.PROGRAM_BUDGET_BASE_S.
+        return defaults.PROGRAM_BUDGET_BASE_S + self.limits.timeout_s * defaults.PROGRAM_BUDGET_TIMEOUT_FACTOR * (
+            len(job.inputs) + 1
+        )
 
     def _assign(self, slot: _Slot, job: ProgramJob, run: ProgramRun) -> None:
         slot.job, slot.run, slot.stopped = job, run, False
@@ -272,7 +281,7 @@ class ExecutionPool:
                 if run is None:
                     continue
                 attempts[run.job.job_id] = attempts.get(run.job.job_id, 0) + 1
-                if attempts[run.job.job_id] >= config.WORKER_RESPAWN_LIMIT:
+                if attempts[run.job.job_id] >= defaults.WORKER_RESPAWN_LIMIT:
                     run.crashed = "stopped answering within its budget" if overdue else "killed its execution worker"
                     run.elapsed_ms = (now - slot.started) * 1000.0
                     yield run

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taco_eval import statuses
+from tasks import defaults, statuses
 from tasks.execution import child, scratch
 from tasks.execution.limits import Limits, apply_rlimits
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
-_STDERR_TAIL = 2048
 _FD_LIMIT = 1 << 16
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -152,8 +151,12 @@ def _read_report(fd: int) -> tuple[dict[str, Any] | None, int]:
         report = json.loads(line)
     except ValueError:
         return None, 0
-    if (type(report) is not dict or report.get("end") not in child.ENDS or type(report.get("code")) is not int
-            or set(report) != {"end", "code"}):
+    if (
+        type(report) is not dict
+        or report.get("end") not in child.ENDS
+        or type(report.get("code")) is not int
+        or set(report) != {"end", "code"}
+    ):
         return None, 0
     return report, len(line) + 1
 
@@ -222,9 +225,13 @@ class TestRunner:
         try:
             st = os.lstat(path)
             uid = getattr(self.confinement, "uid", None)
-            return (stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
-                    and st.st_uid == (os.geteuid() if uid is None else uid)
-                    and not os.listdir(path) and not os.listxattr(path, follow_symlinks=False))
+            return (
+                stat.S_ISDIR(st.st_mode)
+                and stat.S_IMODE(st.st_mode) == 0o700
+                and st.st_uid == (os.geteuid() if uid is None else uid)
+                and not os.listdir(path)
+                and not os.listxattr(path, follow_symlinks=False)
+            )
         except OSError:
             return False
 
@@ -251,11 +258,10 @@ class TestRunner:
             stdin_fd = self.fds[0]
             view = memoryview(test_input.encode("utf-8", "surrogateescape"))
             while view:
-                view = view[os.write(stdin_fd, view):]
+                view = view[os.write(stdin_fd, view) :]
             os.lseek(stdin_fd, 0, os.SEEK_SET)
 
-    def _start_child(self, workdir: Path, code_obj: Any, stage: child.Stage, fn_name: str | None,
-                     args: Any) -> None:
+    def _start_child(self, workdir: Path, code_obj: Any, stage: child.Stage, fn_name: str | None, args: Any) -> None:
         """In the forked child: confine, then run the program; never returns."""
         worker_pid = os.getppid()
         try:
@@ -307,7 +313,7 @@ class TestRunner:
         if out_of_memory and verdict == statuses.RUNTIME_ERROR:  # killed by its memory cgroup
             verdict = statuses.MEMORY_LIMIT
         stdout = _read_all(out_fd, limits.output_limit_bytes)
-        stderr_tail = _read_tail(err_fd, _STDERR_TAIL).decode("utf-8", "replace")
+        stderr_tail = _read_tail(err_fd, defaults.STDERR_TAIL_BYTES).decode("utf-8", "replace")
         if verdict is not None and verdict != statuses.WRONG_ANSWER:
             stderr_tail = f"[{describe(status)}] {stderr_tail}"
         returned = None

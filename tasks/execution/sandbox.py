@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from taco_eval import config
+from tasks import defaults
 from tasks.execution import scratch
 
 PROCESS = "process"
@@ -145,12 +145,15 @@ def _seccomp_problem() -> str | None:
     if os.geteuid() == 0 and not unprivileged_can_import():
         why = _namespace_problem(SECCOMP)
         if why is not None:
-            closed = sorted({_closed_ancestor(p) or p for p in python_paths()
-                             if _closed_ancestor(p) or _unreadable_by_others(p)})
-            return (f"as root, test children must run as an unprivileged uid, but other users cannot read the "
-                    f"interpreter (under {', '.join(closed)}) and a private mount namespace could not expose it "
-                    f"({why}); install Python where other users can read it (/usr/local, /opt) or run as a "
-                    "non-root user")
+            closed = sorted(
+                {_closed_ancestor(p) or p for p in python_paths() if _closed_ancestor(p) or _unreadable_by_others(p)}
+            )
+            return (
+                f"as root, test children must run as an unprivileged uid, but other users cannot read the "
+                f"interpreter (under {', '.join(closed)}) and a private mount namespace could not expose it "
+                f"({why}); install Python where other users can read it (/usr/local, /opt) or run as a "
+                "non-root user"
+            )
     return None
 
 
@@ -162,8 +165,7 @@ def _bwrap_problem() -> str | None:
         return "bwrap is not installed (apt install bubblewrap)"
     if not hasattr(os, "pidfd_open"):
         return "needs os.pidfd_open (Linux >= 5.3, Python >= 3.9)"
-    argv = bwrap.command(python_paths(), "import tasks.execution.header, numpy; print('ok')",
-                         os.geteuid() == 0)
+    argv = bwrap.command(python_paths(), "import tasks.execution.header, numpy; print('ok')", os.geteuid() == 0)
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -194,11 +196,13 @@ def _warn_process_only(reasons: dict[str, str]) -> None:
         return
     _warned = True
     bar = "!" * 78
-    lines = [bar,
-             "WARNING: taco-eval is running untrusted programs with isolation 'process' only.",
-             "Programs get rlimits, their own session and a temp dir, but they CAN read every file this",
-             "user can read (datasets, expected outputs, keys), use the network, and signal this user's",
-             "processes. Do not evaluate untrusted generations like this on a shared machine."]
+    lines = [
+        bar,
+        "WARNING: taco-eval is running untrusted programs with isolation 'process' only.",
+        "Programs get rlimits, their own session and a temp dir, but they CAN read every file this",
+        "user can read (datasets, expected outputs, keys), use the network, and signal this user's",
+        "processes. Do not evaluate untrusted generations like this on a shared machine.",
+    ]
     lines += [f"  {level} unavailable: {why}" for level, why in reasons.items()]
     lines += ["Install bubblewrap (apt install bubblewrap) and pyseccomp (pip install pyseccomp).", bar]
     print("\n".join(lines), file=sys.stderr, flush=True)
@@ -280,7 +284,9 @@ def _unshare(flags: int) -> None:
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda v: v.encode() if v is not None else None)
+    def enc(v: str | None) -> bytes | None:
+        return v.encode() if v is not None else None
+
     _checked(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
@@ -346,7 +352,7 @@ def _probe(level: str) -> None:
             if pid == 0:
                 code = 1
                 try:
-                    uid = config.SANDBOX_UID_BASE
+                    uid = defaults.SANDBOX_UID_BASE
                     os.setgroups([])
                     os.setresgid(uid, uid, uid)
                     os.setresuid(uid, uid, uid)
@@ -370,8 +376,14 @@ def _namespace_problem(level: str) -> str | None:
         return "not root"
     env = dict(os.environ, PYTHONPATH=bwrap.project_root())
     try:
-        out = subprocess.run([sys.executable, "-c", f"from tasks.execution import sandbox; sandbox._probe({level!r})"],
-                             capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [sys.executable, "-c", f"from tasks.execution import sandbox; sandbox._probe({level!r})"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
     if out.returncode == 0 and out.stdout.strip() == "ok":
@@ -412,14 +424,15 @@ def _empty_folder(path: str) -> None:
         scratch.remove_tree(os.path.join(path, name))  # deep trees, odd modes, symlinks: see scratch
 
 
-def prepare(level: str, worker_index: int, scratch_dir: str | None = None,
-            cgroup: dict[str, str | int] | None = None) -> Confinement:
+def prepare(
+    level: str, worker_index: int, scratch_dir: str | None = None, cgroup: dict[str, str | int] | None = None
+) -> Confinement:
     """Called once per worker process (inside the sandbox for `bwrap`). `cgroup`: the slot's
     `tests` cgroups (`cgroups.WorkerCgroup.tests`, or directory fds inherited into a sandbox)."""
     from tasks.execution import cgroups, landlock, seccomp_filter
 
     root = os.geteuid() == 0
-    uid = config.SANDBOX_UID_BASE + worker_index if drops_uid(level) else None
+    uid = defaults.SANDBOX_UID_BASE + worker_index if drops_uid(level) else None
     layers: list[str] = []
     # Opened before the mount namespace hides the cgroup tree.
     tests_cgroup = cgroups.TestCgroup.open(cgroup) if cgroup else None
@@ -488,5 +501,12 @@ def prepare(level: str, worker_index: int, scratch_dir: str | None = None,
     keep = (ruleset.fd,) if ruleset is not None else ()
     if tests_cgroup is not None:
         keep += tests_cgroup.join_fds
-    return Confinement(level=level, confine=confine, end_test=end_test, enforce_nproc=uid is not None,
-                       keep_fds=keep, uid=uid, layers=tuple(layers))
+    return Confinement(
+        level=level,
+        confine=confine,
+        end_test=end_test,
+        enforce_nproc=uid is not None,
+        keep_fds=keep,
+        uid=uid,
+        layers=tuple(layers),
+    )

@@ -39,26 +39,94 @@ PID_PLACEHOLDER = 0x7ACE5EED
 
 DENIED = (
     # other processes
-    "fork", "vfork", "execve", "execveat",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
     # network and io_uring
-    "socket", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "socket",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
     # signals that cannot be restricted to the caller by pid
-    "tkill", "pidfd_send_signal", "pidfd_getfd",
+    "tkill",
+    "pidfd_send_signal",
+    "pidfd_getfd",
     # other processes' memory and state
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "process_madvise", "process_mrelease",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "process_madvise",
+    "process_mrelease",
     # file systems and namespaces
-    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "mount_setattr", "move_mount",
-    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mknod", "mknodat", "open_by_handle_at",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mknod",
+    "mknodat",
+    "open_by_handle_at",
     "name_to_handle_at",
     # the machine
-    "reboot", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-    "swapon", "swapoff", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
-    "setdomainname", "acct", "iopl", "ioperm", "syslog", "quotactl", "quotactl_fd", "lookup_dcookie",
-    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "fanotify_init",
+    "reboot",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "swapon",
+    "swapoff",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "acct",
+    "iopl",
+    "ioperm",
+    "syslog",
+    "quotactl",
+    "quotactl_fd",
+    "lookup_dcookie",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "fanotify_init",
     # IPC objects outlive their creator; memfds hold memory no rlimit counts
-    "shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop",
-    "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
-    "memfd_create", "memfd_secret",
+    "shmget",
+    "shmat",
+    "shmctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "ipc",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
+    "memfd_create",
+    "memfd_secret",
 )
 # Allowed only when the first argument (pid or thread-group id) is the caller's own pid.
 OWN_PID_ONLY = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
@@ -118,8 +186,9 @@ class CompiledFilter:
         if not program or len(program) % 8:
             raise SeccompUnavailable("libseccomp exported an empty or malformed BPF program")
         # struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}: patch `k` of every instruction using it.
-        self.offsets = [i + 4 for i in range(0, len(program), 8)
-                        if struct.unpack_from("=I", program, i + 4)[0] == PID_PLACEHOLDER]
+        self.offsets = [
+            i + 4 for i in range(0, len(program), 8) if struct.unpack_from("=I", program, i + 4)[0] == PID_PLACEHOLDER
+        ]
         if kind == FULL and not self.offsets:
             raise SeccompUnavailable("the pid placeholder is missing from the exported BPF program")
         self.instructions = len(program) // 8

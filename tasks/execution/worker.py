@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from taco_eval import config
+from tasks import defaults
 
 # Native thread pools in a fork parent make fork unsafe and slow; and a program's numpy should
 # not grab every core of a machine the pool is already spreading work over.
@@ -66,7 +66,7 @@ def _compile(code: str) -> tuple[Any, str | None]:
 def compile_program(code: str, limits: Any, address_space_base: int) -> tuple[Any, str | None]:
     """Compile once per program. A big program (some take seconds and gigabytes to compile) is
     compiled in a forked child under the test limits, so it costs the worker neither."""
-    if len(code) <= config.INLINE_COMPILE_MAX_CHARS:
+    if len(code) <= defaults.INLINE_COMPILE_MAX_CHARS:
         return _compile(code)
     from tasks.execution import runner
     from tasks.execution.limits import apply_compile_rlimits
@@ -81,7 +81,7 @@ def compile_program(code: str, limits: Any, address_space_base: int) -> tuple[An
                 data = b"C" + marshal.dumps(code_obj) if code_obj is not None else b"E" + error.encode()
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(out, view):]
+                    view = view[os.write(out, view) :]
             finally:
                 os._exit(0)
         status, elapsed = runner.wait_deadline(pid, limits.timeout_s)
@@ -175,3 +175,21 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
     finally:
         test_runner.close()
         scratch.remove_tree(base)
+
+
+def sandboxed_main(conn_fd: int, join_fd: int, tests: dict[str, int]) -> None:
+    """The main of a bwrap worker (started by `bwrap.start_worker`): join the slot's cgroup, then
+    serve as an ordinary worker."""
+    import dataclasses
+
+    from multiprocess.connection import Connection
+
+    if join_fd >= 0:
+        try:
+            os.write(join_fd, b"0")  # "0": the writing process
+        except OSError:
+            pass
+        os.close(join_fd)
+    conn = Connection(conn_fd)
+    settings: Any = conn.recv()
+    worker_main(conn, dataclasses.replace(settings, cgroup=tests or None))

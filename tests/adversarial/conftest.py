@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from taco_eval.types import MODE_STDIN, Problem
-from tasks import judging
-from tasks.evaluation import _verdict_from_run
+from tasks.types import MODE_STDIN, Problem
+from tasks.judging import rules as judging
+from tasks.judging.evaluate import _verdict_from_run
 from tasks.execution import sandbox
 from tasks.execution.limits import Limits
 from tasks.execution.pool import ExecutionPool
@@ -120,7 +120,7 @@ def _comm_token() -> str:
 
 
 def _prelude(token: str) -> str:
-    return (f"import ctypes as _c\n_c.CDLL(None).prctl(15, b'{token}', 0, 0, 0)\ndel _c\n")
+    return f"import ctypes as _c\n_c.CDLL(None).prctl(15, b'{token}', 0, 0, 0)\ndel _c\n"
 
 
 def processes_named(token: str) -> list[int]:
@@ -145,8 +145,9 @@ class Harness:
     def __init__(self) -> None:
         self._pools: dict[tuple[str, float, int], ExecutionPool] = {}
 
-    def pool(self, level: str, timeout_s: float = FAST_TIMEOUT_S,
-             memory_limit_mb: int = Limits.memory_limit_mb) -> ExecutionPool:
+    def pool(
+        self, level: str, timeout_s: float = FAST_TIMEOUT_S, memory_limit_mb: int = Limits.memory_limit_mb
+    ) -> ExecutionPool:
         key = (level, timeout_s, memory_limit_mb)
         if key not in self._pools:
             pool = ExecutionPool(1, Limits(timeout_s=timeout_s, memory_limit_mb=memory_limit_mb), level)
@@ -159,9 +160,17 @@ class Harness:
             pool.close()
         self._pools.clear()
 
-    def run(self, level: str, code: str, problem: Problem, decoys: Decoys | None = None,
-            timeout_s: float = FAST_TIMEOUT_S, extra_budget_s: float = 0.0,
-            decoys_may_change: bool = False, memory_limit_mb: int = Limits.memory_limit_mb) -> AttackResult:
+    def run(
+        self,
+        level: str,
+        code: str,
+        problem: Problem,
+        decoys: Decoys | None = None,
+        timeout_s: float = FAST_TIMEOUT_S,
+        extra_budget_s: float = 0.0,
+        decoys_may_change: bool = False,
+        memory_limit_mb: int = Limits.memory_limit_mb,
+    ) -> AttackResult:
         pool = self.pool(level, timeout_s, memory_limit_mb)
         token = _comm_token()
         job = ProgramJob(0, _prelude(token) + code, problem.fn_name, problem.inputs, stop_on_failure=True)
@@ -184,13 +193,25 @@ class Harness:
             except OSError:
                 pass
         changed = decoys.changed() if decoys is not None else []
-        result = AttackResult(verdict["status"], verdict["detail"], outcomes, elapsed, survivors,
-                              pool.worker_restarts - restarts, not changed, changed)
+        result = AttackResult(
+            verdict["status"],
+            verdict["detail"],
+            outcomes,
+            elapsed,
+            survivors,
+            pool.worker_restarts - restarts,
+            not changed,
+            changed,
+        )
         # The evaluator must survive every attack: the same pool still judges a good program.
         sane = stdin_problem(["7\n"], ["7\n"])
         ok_outcomes: list[TestOutcome] = []
-        (check,) = list(pool.run([ProgramJob(1, "print(input())", None, sane.inputs)],
-                                 lambda j, i, o: (ok_outcomes.append(o) or judging.judge_test(sane, i, o), True)))
+        (check,) = list(
+            pool.run(
+                [ProgramJob(1, "print(input())", None, sane.inputs)],
+                lambda j, i, o: (ok_outcomes.append(o) or judging.judge_test(sane, i, o), True),
+            )
+        )
         assert _verdict_from_run(check, 1)["status"] == "passed", f"the pool no longer runs programs: {check}"
         budget = timeout_s * max(1, problem.num_tests) * 2 + 6.0 + extra_budget_s
         assert elapsed < budget, f"attack took {elapsed:.1f} s, budget {budget:.1f} s"
@@ -217,8 +238,9 @@ class BoundHarness:
     def __init__(self, harness: Harness, decoys: Decoys):
         self._harness, self._decoys = harness, decoys
 
-    def pool(self, level: str, timeout_s: float = FAST_TIMEOUT_S,
-             memory_limit_mb: int = Limits.memory_limit_mb) -> ExecutionPool:
+    def pool(
+        self, level: str, timeout_s: float = FAST_TIMEOUT_S, memory_limit_mb: int = Limits.memory_limit_mb
+    ) -> ExecutionPool:
         return self._harness.pool(level, timeout_s, memory_limit_mb)
 
     def run(self, level: str, code: str, problem: Problem, **kw: Any) -> AttackResult:
@@ -234,9 +256,11 @@ def attack(_harness, decoys) -> BoundHarness:
 @pytest.fixture
 def record(request):
     """record(level, cell): one cell of the attack × level table, the attack named by the test."""
+
     def _record(level: str, cell: str, attack_name: str | None = None) -> None:
         name = attack_name or request.node.module.ATTACK
         _MATRIX[(name, level)] = cell
+
     return _record
 
 

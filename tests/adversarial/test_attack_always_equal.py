@@ -3,7 +3,7 @@ built-in types are serialised, and the comparison happens in the dispatcher on p
 
 import pytest
 
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 
 ATTACK = "always-equal objects"
 
@@ -12,8 +12,10 @@ CASES = {
     "int subclass": "class I(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(0)\n",
     "str subclass": "class S(str):\n    def __eq__(self, o): return True\n    __hash__ = str.__hash__\ndef f(x):\n    return S('x')\n",
     "list subclass": "class L(list):\n    def __eq__(self, o): return True\ndef f(x):\n    return L()\n",
-    "patched builtins": ("import builtins\nclass M(type):\n    def __eq__(cls, o): return True\n"
-                         "def f(x):\n    builtins.int = M('int', (), {})\n    return None\n"),
+    "patched builtins": (
+        "import builtins\nclass M(type):\n    def __eq__(cls, o): return True\n"
+        "def f(x):\n    builtins.int = M('int', (), {})\n    return None\n"
+    ),
 }
 
 

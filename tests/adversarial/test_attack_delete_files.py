@@ -41,8 +41,7 @@ print(" ".join(gone) or "none")
 
 
 def test_deleting_files(attack, level, record, decoys):
-    r = attack.run(level, _code(decoys), stdin_problem(["1\n"], ["none\n"]),
-                   decoys_may_change=level == "process")
+    r = attack.run(level, _code(decoys), stdin_problem(["1\n"], ["none\n"]), decoys_may_change=level == "process")
     if level == "process":
         assert r.status == "wrong_answer" and not r.decoys_intact, r.detail
         record(level, f"NOT blocked: deleted {r.stdout.strip()} (cwd: private temp dir)")

@@ -6,7 +6,9 @@ ATTACK = "endless stdout"
 
 
 def test_endless_stdout_hits_the_cap(attack, level, record):
-    r = attack.run(level, "import sys\nwhile True:\n    sys.stdout.write('spam' * 4096)\n", stdin_problem(["1\n"], ["1\n"]))
+    r = attack.run(
+        level, "import sys\nwhile True:\n    sys.stdout.write('spam' * 4096)\n", stdin_problem(["1\n"], ["1\n"])
+    )
     assert r.status == "output_limit"
     record(level, "output_limit")
 

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import stdin_problem
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 
 ATTACK = "sys.exit / exit() / os._exit tricks"
 
@@ -25,7 +25,9 @@ CALL = {
     "sys.exit(0) inside the function": ("import sys\ndef f(a, b):\n    sys.exit(0)\n", "runtime_error"),
     "os._exit(0) inside the function": ("import os\ndef f(a, b):\n    os._exit(0)\n", "runtime_error"),
     "raise SystemExit in __del__ of the result": (
-        "class R(int):\n    def __del__(self): raise SystemExit(0)\ndef f(a, b):\n    return R(a + b)\n", "wrong_answer"),
+        "class R(int):\n    def __del__(self): raise SystemExit(0)\ndef f(a, b):\n    return R(a + b)\n",
+        "wrong_answer",
+    ),
 }
 
 
@@ -34,8 +36,11 @@ _AS_SPECIFIED: dict[str, int] = {}
 
 def _count(level, record):
     _AS_SPECIFIED[level] = _AS_SPECIFIED.get(level, 0) + 1
-    record(level, f"{_AS_SPECIFIED[level]}/{len(STDIN) + len(CALL)} variants judged as specified "
-                  "(exit 0 = normal end; other codes, abort, no return value = runtime_error)")
+    record(
+        level,
+        f"{_AS_SPECIFIED[level]}/{len(STDIN) + len(CALL)} variants judged as specified "
+        "(exit 0 = normal end; other codes, abort, no return value = runtime_error)",
+    )
 
 
 @pytest.mark.parametrize("case", sorted(STDIN))

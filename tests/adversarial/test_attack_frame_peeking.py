@@ -2,7 +2,7 @@
 expected outputs never enter the program's process, at any level."""
 
 from conftest import stdin_problem
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 
 ATTACK = "frame peeking / gc scan for the expected output"
 
@@ -32,7 +32,9 @@ def test_frame_and_gc_peeking(attack, level, record):
 
 
 def test_stdin_program_peeking(attack, level, record):
-    code = ("import gc\nfound = [o for o in gc.get_objects() if isinstance(o, str) and o.startswith('EXPECTED-')]\n"
-            "print(found[0] if found else 'none')\n")
+    code = (
+        "import gc\nfound = [o for o in gc.get_objects() if isinstance(o, str) and o.startswith('EXPECTED-')]\n"
+        "print(found[0] if found else 'none')\n"
+    )
     r = attack.run(level, code, stdin_problem(["1\n"], ["EXPECTED-7f3a\n"]))
     assert r.status == "wrong_answer" and "EXPECTED-7f3a" not in r.stdout

@@ -17,7 +17,6 @@ def test_numpy_10gb(attack, level, record):
     record(level, "memory_limit", "10 GB numpy array")
 
 
-
 def test_growing_until_the_limit(attack, level, record):
     # Untouched pages cost no RAM, but they count against the address-space limit all the same.
     code = "xs = []\nwhile True:\n    xs.append(np.empty(256 * 1024 * 1024, dtype=np.uint8))\n"

@@ -31,7 +31,9 @@ librt = ctypes.CDLL("librt.so.1", use_errno=True)
 KEY, NAME = {key}, {name!r}
 """
 
-CREATE = _PRELUDE + """
+CREATE = (
+    _PRELUDE
+    + """
 made, denied = [], []
 def check(what, ret):
     (denied.append(f"{{what}}:{{ctypes.get_errno()}}") if ret == -1 else made.append(what))
@@ -47,8 +49,11 @@ except OSError as e:
 check("mq", librt.mq_open(("/" + NAME).encode(), os.O_CREAT | os.O_RDWR, 0o600, None))
 print("made", ",".join(made) or "-", "denied", ",".join(denied) or "-")
 """
+)
 
-LOOK = _PRELUDE + """
+LOOK = (
+    _PRELUDE
+    + """
 found = [what for what, ret in (("shm", libc.shmget(KEY, 0, 0)), ("msg", libc.msgget(KEY + 1, 0)),
                                 ("sem", libc.semget(KEY + 2, 0, 0)),
                                 ("mq", librt.mq_open(("/" + NAME).encode(), os.O_RDONLY)))
@@ -57,6 +62,7 @@ if os.path.exists("/dev/shm/" + NAME):
     found.append("posix-shm")
 print("found", ",".join(found) or "-")
 """
+)
 
 
 def _on_host_and_removed(key, name):
@@ -93,5 +99,8 @@ def test_ipc_objects_do_not_outlive_the_test(attack, level, record):
     else:
         assert made == "-", r.stdout  # the filter denies them outright
         # "shm:1,posix-shm:30" -> "shm EPERM, posix-shm EROFS"
-        record(level, "denied: " + ", ".join(f"{d.split(':')[0]} {errno.errorcode[int(d.split(':')[1])]}"
-                                             for d in denied.split(",")))
+        record(
+            level,
+            "denied: "
+            + ", ".join(f"{d.split(':')[0]} {errno.errorcode[int(d.split(':')[1])]}" for d in denied.split(",")),
+        )

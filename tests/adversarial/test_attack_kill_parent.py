@@ -6,7 +6,6 @@ shows that signalling another process is denied: as root at `process` it would k
 """
 
 import os
-import signal
 import subprocess
 import time
 
@@ -51,12 +50,19 @@ def _require_confined_signals(attack, level, record, name, danger, skip_reason):
 
 def test_kill_minus_one(attack, level, record):
     name = "kill(-1, SIGKILL)"
-    _require_confined_signals(attack, level, record, name, "would kill every process of the user",
-                              "kill(-1) cannot be contained at the process level: not run")
+    _require_confined_signals(
+        attack,
+        level,
+        record,
+        name,
+        "would kill every process of the user",
+        "kill(-1) cannot be contained at the process level: not run",
+    )
     bystander = subprocess.Popen(["sleep", "60"])
     try:
-        r = attack.run(level, "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint(1)\n",
-                       stdin_problem(["1\n"], ["1\n"]))
+        r = attack.run(
+            level, "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint(1)\n", stdin_problem(["1\n"], ["1\n"])
+        )
         time.sleep(0.05)
         assert bystander.poll() is None, "kill(-1) reached a process outside the sandbox"
         os.kill(os.getpid(), 0)
@@ -69,8 +75,14 @@ def test_kill_minus_one(attack, level, record):
 
 def test_kill_the_dispatcher_process_group(attack, level, record):
     name = "killpg of the evaluator's process group"
-    _require_confined_signals(attack, level, record, name, "would kill the evaluator",
-                              "killing the dispatcher's process group is not contained at the process level: not run")
+    _require_confined_signals(
+        attack,
+        level,
+        record,
+        name,
+        "would kill the evaluator",
+        "killing the dispatcher's process group is not contained at the process level: not run",
+    )
     code = f"import os, signal\nos.killpg({os.getpgid(0)}, signal.SIGKILL)\nprint(1)\n"
     r = attack.run(level, code, stdin_problem(["1\n"], ["1\n"]))
     assert r.status == "runtime_error", r.detail
@@ -79,8 +91,10 @@ def test_kill_the_dispatcher_process_group(attack, level, record):
 
 def test_signal_handlers_do_not_matter(attack, level, record):
     # A program that makes itself hard to kill and sends itself signals is still timed out.
-    code = ("import os, signal\n"
-            "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):\n    signal.signal(s, signal.SIG_IGN)\n"
-            "os.kill(os.getpid(), signal.SIGTERM)\nwhile True:\n    pass\n")
+    code = (
+        "import os, signal\n"
+        "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):\n    signal.signal(s, signal.SIG_IGN)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\nwhile True:\n    pass\n"
+    )
     r = attack.run(level, code, stdin_problem(["1\n"], ["1\n"]))
     assert r.status == "timeout"

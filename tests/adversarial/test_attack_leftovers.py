@@ -10,10 +10,12 @@ ATTACK = "leftovers for the next program (deep trees, read-only/xattr dir, symli
 
 ECHO = stdin_problem(["7\n"], ["7\n"])
 # A correct program that needs its cwd and its temp dir: it fails if either was spoiled.
-USES_DISK = ("import os, tempfile\nopen('mine.txt', 'w').write(input())\n"
-             "with tempfile.NamedTemporaryFile('w+') as f:\n    f.write(open('mine.txt').read())\n    f.flush()\n"
-             "    text = open(f.name).read()\n"
-             "print(text, sorted(os.listdir('.')), sorted(os.listdir(tempfile.gettempdir())))\n")
+USES_DISK = (
+    "import os, tempfile\nopen('mine.txt', 'w').write(input())\n"
+    "with tempfile.NamedTemporaryFile('w+') as f:\n    f.write(open('mine.txt').read())\n    f.flush()\n"
+    "    text = open(f.name).read()\n"
+    "print(text, sorted(os.listdir('.')), sorted(os.listdir(tempfile.gettempdir())))\n"
+)
 CLEAN = stdin_problem(["7\n"], ["7 ['mine.txt'] ['mine.txt']\n"])
 
 
@@ -25,29 +27,41 @@ def _after(attack, level, code):
 
 
 def test_deep_tree(attack, level, record):
-    _after(attack, level, "import os\nfor _ in range(5000):\n    os.mkdir('d')\n    os.chdir('d')\nopen('f', 'w').write('x')\n")
+    _after(
+        attack,
+        level,
+        "import os\nfor _ in range(5000):\n    os.mkdir('d')\n    os.chdir('d')\nopen('f', 'w').write('x')\n",
+    )
     record(level, "next program clean", "leftovers: 5000-deep folder tree")
 
 
 def test_read_only_tagged_dir(attack, level, record):
-    code = ("import os\nopen('left.txt', 'w').write('secret of the last program')\n"
-            "try:\n    os.setxattr('.', 'user.tag', b'x')\nexcept OSError:\n    pass\n"
-            "os.mkdir('ro')\nos.chmod('ro', 0)\nos.chmod('.', 0o500)\n")
+    code = (
+        "import os\nopen('left.txt', 'w').write('secret of the last program')\n"
+        "try:\n    os.setxattr('.', 'user.tag', b'x')\nexcept OSError:\n    pass\n"
+        "os.mkdir('ro')\nos.chmod('ro', 0)\nos.chmod('.', 0o500)\n"
+    )
     _after(attack, level, code)
     _after(attack, level, "import os\nos.chmod('.', 0o500)\n")  # an empty dir looks reusable
     record(level, "next program clean", "leftovers: read-only, xattr-tagged work dir")
 
 
 def test_symlinks_to_the_evaluators_files(attack, level, record, decoys):
-    code = (f"import os\nos.symlink({str(decoys.secret_file)!r}, 'file_link')\n"
-            f"os.symlink({str(decoys.root)!r}, 'dir_link')\nos.mkdir('sub')\nos.symlink('..', 'sub/up')\n")
+    code = (
+        f"import os\nos.symlink({str(decoys.secret_file)!r}, 'file_link')\n"
+        f"os.symlink({str(decoys.root)!r}, 'dir_link')\nos.mkdir('sub')\nos.symlink('..', 'sub/up')\n"
+    )
     _after(attack, level, code)
     assert decoys.secret_file.exists() and not decoys.changed()
     record(level, "links removed, never followed", "leftovers: symlinks to the evaluator's files")
 
 
 def test_files_in_tmpdir(attack, level, record):
-    _after(attack, level, "import tempfile\nfor i in range(50):\n    tempfile.NamedTemporaryFile(delete=False).write(b'x')\n")
+    _after(
+        attack,
+        level,
+        "import tempfile\nfor i in range(50):\n    tempfile.NamedTemporaryFile(delete=False).write(b'x')\n",
+    )
     record(level, "next program clean", "leftovers: files in TMPDIR")
 
 

@@ -9,7 +9,6 @@ Files are only ever written to the program's own TMPDIR and to /dev/shm under a 
 the test, which the test removes from the host if a broken sandbox left it there."""
 
 import errno
-import os
 import secrets
 from pathlib import Path
 
@@ -77,8 +76,9 @@ def _held_mb(stdout: str) -> int:
 
 
 def _run(attack, level, code, **kw):
-    return attack.run(level, code, stdin_problem(["1\n"], ["x\n"]), timeout_s=SLOW_TIMEOUT_S,
-                      memory_limit_mb=LIMIT_MB, **kw)
+    return attack.run(
+        level, code, stdin_problem(["1\n"], ["x\n"]), timeout_s=SLOW_TIMEOUT_S, memory_limit_mb=LIMIT_MB, **kw
+    )
 
 
 def test_memfd_hoarding(attack, level, record):
@@ -111,7 +111,8 @@ def test_tmpfs_hoarding(attack, level, record):
     else:
         places, stops = r.stdout.split()[1], r.stdout.split()[-1]
         # "/dev/shm:28" -> "/dev/shm ENOSPC"
-        stops = ", ".join(f"{s.rsplit(':', 1)[0]} {errno.errorcode[int(s.rsplit(':', 1)[1])]}"
-                          for s in stops.split(",") if s != "-")
+        stops = ", ".join(
+            f"{s.rsplit(':', 1)[0]} {errno.errorcode[int(s.rsplit(':', 1)[1])]}" for s in stops.split(",") if s != "-"
+        )
         cell = f"held {held} MB (stopped: {stops or 'never'})" if places != "-" else "no RAM-backed folder writable"
     record(level, cell + "; no file outlives the test", "tmpfs hoarding (TMPDIR, /dev/shm)")

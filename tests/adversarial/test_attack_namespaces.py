@@ -37,5 +37,7 @@ def test_namespaces_cannot_be_created(attack, level, record):
         record(level, f"NOT blocked: {r.stdout.split()[1]} (no libseccomp for the namespace filter)")
         return
     assert r.status == "passed", f"namespaces created: {r.stdout}"
-    record(level, "denied: seccomp filter on the worker, no capabilities" if level == "process"
-           else "denied: seccomp filter")
+    record(
+        level,
+        "denied: seccomp filter on the worker, no capabilities" if level == "process" else "denied: seccomp filter",
+    )

@@ -35,8 +35,7 @@ print(" ".join(done) or "none")
 
 
 def test_posix_and_ctypes_bypasses(attack, level, record, decoys):
-    r = attack.run(level, _code(decoys), stdin_problem(["1\n"], ["none\n"]),
-                   decoys_may_change=level == "process")
+    r = attack.run(level, _code(decoys), stdin_problem(["1\n"], ["none\n"]), decoys_may_change=level == "process")
     if level == "process":
         record(level, "NOT blocked: " + r.stdout.strip())
     else:

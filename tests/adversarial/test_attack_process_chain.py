@@ -41,6 +41,9 @@ def test_deep_chain_ends_with_the_test(attack, level, record, decoys):
     if r.stdout.startswith("blocked"):
         record(level, "blocked: fork denied")
     else:
-        how = ("killed with the test's cgroup" if attack.pool(level).cgroups[0] is not None
-               else "killed by the subreaper's kill rounds")
+        how = (
+            "killed with the test's cgroup"
+            if attack.pool(level).cgroups[0] is not None
+            else "killed by the subreaper's kill rounds"
+        )
         record(level, f"chain {how}; results file unchanged, nothing survives")

@@ -37,7 +37,9 @@ def test_secrets_are_out_of_reach(attack, level, record, decoys):
     assert "os.environ" not in leaked  # workers scrub their environment at every level
     if level == "process":  # documented gap: the program reads what the evaluator's user reads
         names = {"secret-file": "token file", "shadow": "/etc/shadow"}
-        what = [names.get(x, "env secret via " + x.split(":", 1)[1] if x.startswith("env-secret:") else x) for x in leaked]
+        what = [
+            names.get(x, "env secret via " + x.split(":", 1)[1] if x.startswith("env-secret:") else x) for x in leaked
+        ]
         record(level, "NOT blocked: " + ", ".join(what) + " (os.environ itself is scrubbed)")
     else:
         assert r.status == "passed", r.stdout

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import stdin_problem
-from taco_eval.types import MODE_CALL, Problem
+from tasks.types import MODE_CALL, Problem
 from tasks.execution.child import REPORT_FD
 
 ATTACK = "hostile results (deep/huge return values, forged reports, internal exit codes)"
@@ -35,10 +35,13 @@ STDIN = {  # stdin code → expected status; the answer is 3
     "exit code 121 (was: memory)": ("print(3)\nimport sys\nsys.exit(121)\n", "runtime_error"),
     "exit code 123 (was: not plain data)": ("print(4)\nimport sys\nsys.exit(123)\n", "runtime_error"),
     "forged 'exit 0' report, exit 1": (
-        f"import os\nprint(3, flush=True)\nos.write({REPORT_FD}, b'{{\"end\": \"exit\", \"code\": 0}}\\n')\nos._exit(1)\n",
-        "runtime_error"),
+        f'import os\nprint(3, flush=True)\nos.write({REPORT_FD}, b\'{{"end": "exit", "code": 0}}\\n\')\nos._exit(1)\n',
+        "runtime_error",
+    ),
     "junk report, exit 0 with a wrong answer": (
-        f"import os\nprint(4, flush=True)\nos.write({REPORT_FD}, b'\\x00' * 100000)\nos._exit(0)\n", "wrong_answer"),
+        f"import os\nprint(4, flush=True)\nos.write({REPORT_FD}, b'\\x00' * 100000)\nos._exit(0)\n",
+        "wrong_answer",
+    ),
     "report fd closed": (f"import os\nos.close({REPORT_FD})\nprint(3)\n", "passed"),
 }
 
@@ -68,8 +71,12 @@ def test_forged_reports_and_exit_codes(attack, level, record, case):
 ENDINGS = ["", "import os\nos._exit(0)\n", "import sys\nsys.exit(3)\n", "raise ValueError\n"]
 
 
-@settings(max_examples=15, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(junk=st.binary(max_size=2000), ending=st.sampled_from(ENDINGS), call=st.booleans())
 def test_random_bytes_on_the_report_fd_never_pass_or_crash(attack, level, junk, ending, call):
     """Whatever a program writes on the report fd, a program that did not produce 3 fails."""

@@ -24,8 +24,12 @@ def test_double_fork_escapee_does_not_survive(attack, level, record):
     r = attack.run(level, CODE, stdin_problem(["1\n"], ["blocked\n"]))
     if level == "process":
         assert r.status == "wrong_answer" and "escaped" in r.stdout
-        record(level, "escapee killed with the test's cgroup" if attack.pool(level).cgroups[0] is not None
-               else "escapee reaped by the subreaper worker and killed")
+        record(
+            level,
+            "escapee killed with the test's cgroup"
+            if attack.pool(level).cgroups[0] is not None
+            else "escapee reaped by the subreaper worker and killed",
+        )
     else:
         assert r.status == "passed", r.detail
         record(level, "fork denied")

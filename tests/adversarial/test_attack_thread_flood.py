@@ -45,6 +45,8 @@ def test_thread_flood_is_capped(attack, level, record):
         return
     assert escaped == "-", f"left its cgroup: {escaped}"
     assert threads < Limits().max_processes, r.stdout
-    how = " and ".join((["pids cgroup"] if pool.pids_limited else [])
-                       + (["the unprivileged uid's RLIMIT_NPROC"] if sandbox.drops_uid(level) else []))
+    how = " and ".join(
+        (["pids cgroup"] if pool.pids_limited else [])
+        + (["the unprivileged uid's RLIMIT_NPROC"] if sandbox.drops_uid(level) else [])
+    )
     record(level, f"capped at {threads} threads ({how}); could not leave its cgroup")

@@ -140,8 +140,9 @@ def test_ci_exercises_the_strong_levels():
 def test_bwrap_sandbox_has_its_own_ipc_namespace():
     if "bwrap" in sandbox.unavailable_reasons():
         pytest.skip(sandbox.unavailable_reasons()["bwrap"])
-    argv = bwrap.command(sandbox.python_paths(), "import os; print(os.readlink('/proc/self/ns/ipc'))",
-                         os.geteuid() == 0)
+    argv = bwrap.command(
+        sandbox.python_paths(), "import os; print(os.readlink('/proc/self/ns/ipc'))", os.geteuid() == 0
+    )
     inside = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL).stdout.strip()
     assert inside.startswith("ipc:[") and inside != os.readlink("/proc/self/ns/ipc")
 

@@ -38,8 +38,15 @@ def real_python(code: str, stdin: str) -> tuple[bytes, str]:
             fin.write(stdin.encode("utf-8", "surrogateescape"))
             fin.seek(0)
             env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONHASHSEED")}
-            proc = subprocess.run([sys.executable, "program.py"], stdin=fin, stdout=fout,
-                                  stderr=subprocess.DEVNULL, cwd=cwd, env=env, timeout=TIMEOUT_S)
+            proc = subprocess.run(
+                [sys.executable, "program.py"],
+                stdin=fin,
+                stdout=fout,
+                stderr=subprocess.DEVNULL,
+                cwd=cwd,
+                env=env,
+                timeout=TIMEOUT_S,
+            )
             fout.seek(0)
             return fout.read(), exit_class(proc.returncode)
 
@@ -63,8 +70,10 @@ def engine(level: str, programs: list[tuple[str, str]]) -> list[tuple[bytes, str
     seen: dict[int, tuple[bytes, str]] = {}
 
     def record(job, index, outcome):
-        seen[job.job_id] = (outcome.stdout, exit_class(outcome.exit_code) if outcome.status is None or
-                            outcome.exit_code is not None else "error")
+        seen[job.job_id] = (
+            outcome.stdout,
+            exit_class(outcome.exit_code) if outcome.status is None or outcome.exit_code is not None else "error",
+        )
         return None, True
 
     for run in _pools[level].run(jobs, record):
@@ -114,8 +123,15 @@ EMITTERS = [
     "os.write(1, ({v!r} + '\\n').encode())",
 ]
 THREAD_SAFE_EMITTERS = 5
-ENDINGS = ["", "sys.exit(0)", "sys.exit(2)", "os._exit(0)", "raise ValueError('x')", "sys.stdout.flush()\nos._exit(0)",
-           "exit()"]
+ENDINGS = [
+    "",
+    "sys.exit(0)",
+    "sys.exit(2)",
+    "os._exit(0)",
+    "raise ValueError('x')",
+    "sys.stdout.flush()\nos._exit(0)",
+    "exit()",
+]
 WRAPPERS = ["plain", "main_guard", "thread"]
 
 

@@ -1,1 +1,0 @@
-"""Generation backends: one module per backend, all behind `tasks.backends.base.Backend`."""

@@ -1,0 +1,1 @@
+"""Generation: prompts, model resolution, backends, one shard, the resumable CLI run."""

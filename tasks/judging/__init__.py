@@ -1,0 +1,1 @@
+"""Judging: the comparison rules, evaluating samples through the execution pool, one shard."""

@@ -1,0 +1,1 @@
+"""Reporting: run data, pass@k comparisons, bootstrap, plots, history, the report document."""
