@@ -8,6 +8,7 @@ import sys
 
 from taco_eval import __version__
 from taco_eval.errors import UsageError
+from taco_eval.prefect_api import PrefectUnavailable
 
 # Subcommand name → module; each module has `register(subparsers)` and `run(args) -> int`.
 COMMANDS = {
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"taco-eval {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except PrefectUnavailable as exc:
+        print(f"taco-eval {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # disk full, permissions: the run's environment, not a bug to trace
         print(f"taco-eval {args.command}: error: {exc.strerror or exc}", file=sys.stderr)
         return 1

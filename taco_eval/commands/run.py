@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, add_judge_options, \
     csv_list, int_list, judge_config_from_args
 from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
+from taco_eval import prefect_api
 from taco_eval.errors import UsageError
 
 
@@ -52,11 +52,13 @@ def flow_parameters(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     params = flow_parameters(args)
-    # This machine may have no route to the internet: no telemetry from a temporary server.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    prefect_api.prepare_environment()
     from flows.taco_eval import taco_eval_flow
 
-    state = taco_eval_flow(**params, return_state=True)
+    try:
+        state = taco_eval_flow(**params, return_state=True)
+    except RuntimeError as exc:
+        raise prefect_api.explain(exc) or exc
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
     if summary is None:
         print(f"taco-eval run: {state.message}", file=sys.stderr)
