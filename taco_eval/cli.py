@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 
 from taco_eval import __version__
 from taco_eval.errors import UsageError
@@ -21,13 +23,28 @@ COMMANDS = {
 }
 
 
+VERBOSE_HELP = "show the libraries' warnings too (hidden by default: they are not about your run)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taco-eval", description="Evaluate code LLMs on TACO, fast and safely.")
     parser.add_argument("--version", action="version", version=f"taco-eval {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         importlib.import_module(module).register(sub)
+    for command in sub.choices.values():  # `taco-eval run -v` as well as `taco-eval -v run`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
+
+
+def quiet_libraries() -> None:
+    """Deprecation and future warnings, and transformers' own log warnings, are for the authors of
+    the code that triggers them; our own warnings (e.g. a halved batch size) still show."""
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"^(?!(taco_eval|tasks|flows|storage)(\.|$))")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if not args.verbose:
+        quiet_libraries()
     module = importlib.import_module(COMMANDS[args.command])
     try:
         return module.run(args)

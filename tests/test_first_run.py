@@ -33,6 +33,7 @@ def _run(tiny_model_dir, tmp_path, env):
 def test_first_run_in_a_fresh_home_completes(tiny_model_dir, tmp_path):
     proc = _run(tiny_model_dir, tmp_path, _fresh_env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not any(w in proc.stderr + proc.stdout for w in ("FutureWarning", "DeprecationWarning", "UserWarning"))
     summary = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert summary["completed_shards"] == [0, 1] and summary["failed_shards"] == []
 
@@ -55,3 +56,18 @@ def test_startup_timeout_is_raised_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv(prefect_api.TIMEOUT_VARIABLE, "7")
     prefect_api.prepare_environment()
     assert os.environ[prefect_api.TIMEOUT_VARIABLE] == "7"
+
+
+def test_library_warnings_are_hidden_unless_verbose():
+    import warnings
+
+    from taco_eval.cli import build_parser, quiet_libraries
+
+    assert build_parser().parse_args(["run", "-v"]).verbose and build_parser().parse_args(["-v", "run"]).verbose
+    assert not build_parser().parse_args(["run"]).verbose
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_libraries()
+        warnings.warn("old API", FutureWarning)
+        warnings.warn("ours", RuntimeWarning)
+    assert [str(w.message) for w in seen] == ["ours"]
