@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from taco_eval.commands.common import (
@@ -16,6 +15,7 @@ from taco_eval.commands.common import (
     judge_config_from_args,
 )
 from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
+from taco_eval import prefect_api
 from taco_eval.errors import UsageError
 from tasks import defaults
 
@@ -92,11 +92,13 @@ def flow_parameters(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     params = flow_parameters(args)
-    # This machine may have no route to the internet: no telemetry from a temporary server.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    prefect_api.prepare_environment()
     from flows.taco_eval import taco_eval_flow
 
-    state = taco_eval_flow(**params, return_state=True)
+    try:
+        state = taco_eval_flow(**params, return_state=True)
+    except RuntimeError as exc:
+        raise prefect_api.explain(exc) or exc
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
     if summary is None:
         print(f"taco-eval run: {state.message}", file=sys.stderr)
