@@ -36,4 +36,5 @@ def explain(exc: BaseException) -> PrefectUnavailable | None:
     return PrefectUnavailable(
         f"the temporary Prefect server did not answer within {waited} s (a fresh PREFECT_HOME migrates its "
         f"database first). Set PREFECT_API_URL to a running server (`prefect server start`), or raise "
-        f"{TIMEOUT_VARIABLE}.")
+        f"{TIMEOUT_VARIABLE}."
+    )

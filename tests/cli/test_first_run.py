@@ -17,16 +17,42 @@ from taco_eval import prefect_api
 
 def _fresh_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "TACO_EVAL_CACHE_DIR"}
-    env.update(HOME=str(tmp_path / "home"), PREFECT_HOME=str(tmp_path / "prefect-home"),
-               TACO_EVAL_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.update(
+        HOME=str(tmp_path / "home"),
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        TACO_EVAL_CACHE_DIR=str(tmp_path / "cache"),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+    )
     (tmp_path / "home").mkdir()
     return env
 
 
 def _run(tiny_model_dir, tmp_path, env):
-    cmd = [sys.executable, "-m", "taco_eval", "run", "-d", "samples", "--limit", "2", "--shard-size", "1",
-           "-m", str(tiny_model_dir), "-n", "1", "--temperature", "0", "--max-tokens", "8", "-b", "2",
-           "-o", str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "taco_eval",
+        "run",
+        "-d",
+        "samples",
+        "--limit",
+        "2",
+        "--shard-size",
+        "1",
+        "-m",
+        str(tiny_model_dir),
+        "-n",
+        "1",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "8",
+        "-b",
+        "2",
+        "-o",
+        str(tmp_path / "out"),
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -34,7 +60,7 @@ def test_first_run_in_a_fresh_home_completes(tiny_model_dir, tmp_path):
     proc = _run(tiny_model_dir, tmp_path, _fresh_env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not any(w in proc.stderr + proc.stdout for w in ("FutureWarning", "DeprecationWarning", "UserWarning"))
-    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    summary = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert summary["completed_shards"] == [0, 1] and summary["failed_shards"] == []
 
 

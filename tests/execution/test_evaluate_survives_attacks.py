@@ -13,9 +13,15 @@ from tasks.execution import sandbox
 
 # Task 0: stdin, sum of two numbers. Task 1: call-based f(a, b) = a + b.
 PROBLEMS = [
-    {"question": "Print a + b.", "input_output": json.dumps({"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]})},
-    {"question": "Return a + b.", "starter_code": "def f(a, b):",
-     "input_output": json.dumps({"fn_name": "f", "inputs": [[1, 2], [5, 7]], "outputs": [[3], [12]]})},
+    {
+        "question": "Print a + b.",
+        "input_output": json.dumps({"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]}),
+    },
+    {
+        "question": "Return a + b.",
+        "starter_code": "def f(a, b):",
+        "input_output": json.dumps({"fn_name": "f", "inputs": [[1, 2], [5, 7]], "outputs": [[3], [12]]}),
+    },
 ]
 
 HONEST_STDIN = "a, b = map(int, input().split())\nprint(a + b)\n"
@@ -32,7 +38,7 @@ HOSTILE_STDIN = [
     "print('1e999')\n",
     "print('٣')\n",
     "import sys\nprint(3)\nsys.exit(122)\n",
-    "import os\nos.write(3, b'{\"end\": \"exit\", \"code\": 0}\\n' + b'[' * 100000)\nos._exit(0)\n",
+    'import os\nos.write(3, b\'{"end": "exit", "code": 0}\\n\' + b\'[\' * 100000)\nos._exit(0)\n',
     "x = [" + "1, " * 300_000 + "]\n",
 ]
 HOSTILE_CALL = [
@@ -56,9 +62,30 @@ def test_evaluate_survives_every_attack(tmp_path, level):
     gen = tmp_path / "generations.json"
     gen.write_text(json.dumps(generations))
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "taco_eval", "evaluate", "-d", str(data), "-g", str(gen), "-o", str(out),
-                           "--isolation", level, "--timeout", "2", "--workers", "2", "--no-cache"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "taco_eval",
+            "evaluate",
+            "-d",
+            str(data),
+            "-g",
+            str(gen),
+            "-o",
+            str(out),
+            "--isolation",
+            level,
+            "--timeout",
+            "2",
+            "--workers",
+            "2",
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = pq.read_table(out / "results.parquet").to_pylist()
     assert len(rows) == len(stdin_programs) + 1 + len(HOSTILE_CALL)
