@@ -23,6 +23,7 @@ from prefect.utilities.annotations import allow_failure
 
 from storage.atomic import write_json
 from storage.manifest import new_manifest
+from storage.run_lock import run_lock
 from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for
 from storage.tables import read_rows
 from tasks import defaults
@@ -90,6 +91,7 @@ def taco_eval_flow(
     force: bool = False,
     regression_threshold: float = defaults.REGRESSION_THRESHOLD,
     float_tolerance: float = defaults.FLOAT_TOLERANCE,
+    wait_for_lock: bool = False,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     cfg = RunConfig(
@@ -139,132 +141,135 @@ def taco_eval_flow(
     run_id = run_id_for(identity)
     rundir = RunDir.under(cfg.output_dir, run_id)
     rundir.root.mkdir(parents=True, exist_ok=True)
-    manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
-    manifest["dataset"] = {
-        k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split", "special_judges_applied")
-    }
-    manifest["isolation"] = sandbox.describe(cfg.judge.isolation)
-    write_json(rundir.manifest, manifest)
-    logger.info("run %s in %s", run_id, rundir.root)
-
-    shards = plan_shards(loaded_info["task_ids"], cfg.shard_size)
-    chosen = set(range(len(shards))) if shard_ids is None else set(shard_ids) & set(range(len(shards)))
-    storage = _result_storage(cfg.output_dir)
-    model_dict = {
-        "model": model_path,
-        "revision": cfg.model_revision,
-        "dtype": cfg.torch_dtype,
-        "device": cfg.device,
-        "backend": cfg.backend,
-    }
-    sampling = {
-        "n": cfg.n,
-        "temperature": cfg.temperature,
-        "top_p": cfg.top_p,
-        "max_tokens": cfg.max_tokens,
-        "seed": cfg.seed,
-        "prompt_format": cfg.prompt_format,
-        "batch_size": cfg.batch_size,
-    }
-    judge_dict = dataclasses.asdict(cfg.judge)
-    lanes = list(cfg.devices) if cfg.devices else [cfg.device]
-
-    progress_id = create_progress_artifact(
-        progress=0.0, key="taco-eval-progress", description=f"run {run_id}: shards generated and judged"
-    )
-    prev_by_lane: dict[int, Any] = {}
-    gen_futures, exec_futures = {}, {}
-    for shard_id in sorted(chosen):
-        # Trust a shard only if its file matches its seal; anything else is recomputed.
-        gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id) is not None
-        if not gen_ok:
-            rundir.invalidate(GENERATIONS, shard_id)
-        exec_ok = gen_ok and rundir.sealed(RESULTS, shard_id) is not None
-        if not exec_ok:
-            rundir.invalidate(RESULTS, shard_id)
-        lane = shard_id % len(lanes)
-        prev = prev_by_lane.get(lane)
-        gen = generate_shard_task.with_options(
-            result_storage=storage,
-            refresh_cache=not gen_ok,
-            task_run_name=f"generate-shard-{shard_id}",
-        ).submit(
-            str(rundir.root),
-            shard_id,
-            shards[shard_id],
-            dataset_dict,
-            loaded_info["fingerprint"],
-            {**model_dict, "device": lanes[lane]},
-            sampling,
-            wait_for=[allow_failure(prev)] if prev is not None else None,
-        )
-        exe = execute_shard_task.with_options(
-            result_storage=storage,
-            refresh_cache=not exec_ok,
-            task_run_name=f"execute-shard-{shard_id}",
-        ).submit(str(rundir.root), shard_id, gen, dataset_dict, loaded_info["fingerprint"], judge_dict, cfg.workers)
-        prev_by_lane[lane] = gen
-        gen_futures[shard_id], exec_futures[shard_id] = gen, exe
-
-    kind_of = {id(f): GENERATIONS for f in gen_futures.values()} | {id(f): RESULTS for f in exec_futures.values()}
-    done_steps, total_steps = 0, 2 * len(chosen)
-    samples = {GENERATIONS: 0, RESULTS: 0}
-    for fut in as_completed(list(gen_futures.values()) + list(exec_futures.values())):
-        done_steps += 1
-        if fut.state.is_completed():
-            samples[kind_of[id(fut)]] += fut.result()["stats"].get("samples", 0)
-        samples_generated, programs_judged = samples[GENERATIONS], samples[RESULTS]
-        update_progress_artifact(
-            progress_id,
-            100.0 * done_steps / max(1, total_steps),
-            description=f"{samples_generated} samples generated, {programs_judged} judged",
-        )
-
-    for f in exec_futures.values():
-        f.wait()
-    failed = sorted(s for s, f in exec_futures.items() if not f.state.is_completed())
-    loaded = load_spec(cfg.dataset)
-    results, done = _collect_results(rundir, list(range(len(shards))))
-    metrics = write_metrics(
-        rundir.root, loaded.problems, [MalformedRow(**m) for m in loaded_info["malformed"]], results, cfg.ks
-    )
-    metrics_summary = {k: v for k, v in metrics.items() if k.startswith("pass@")}
-    manifest["shards"] = {
-        str(s): {
-            "task_ids": shards[s],
-            "generation": (rundir.sealed(GENERATIONS, s) or {}).get("stats"),
-            "execution": (rundir.sealed(RESULTS, s) or {}).get("stats"),
+    with run_lock(
+        rundir.lock, wait=wait_for_lock, on_wait=lambda who: logger.info("waiting for %s, which runs this run", who)
+    ):
+        manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
+        manifest["dataset"] = {
+            k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split", "special_judges_applied")
         }
-        for s in range(len(shards))
-    }
-    manifest["completed_shards"], manifest["failed_shards"] = done, failed
-    write_json(rundir.manifest, manifest)
-    summary = {
-        "run_id": run_id,
-        "run_dir": str(rundir.root),
-        "metrics": metrics_summary,
-        "completed_shards": done,
-        "failed_shards": failed,
-    }
-    if failed:
-        # A partial run is reported but not indexed: it would raise a false regression alert.
-        if done:
-            publish_report_artifacts(build_report(rundir.root, problems=loaded.problems))
-        return Failed(
-            message=f"shards {failed} failed (metrics cover shards {done}); retry the flow run to re-run only those",
-            data=summary,
+        manifest["isolation"] = sandbox.describe(cfg.judge.isolation)
+        write_json(rundir.manifest, manifest)
+        logger.info("run %s in %s", run_id, rundir.root)
+
+        shards = plan_shards(loaded_info["task_ids"], cfg.shard_size)
+        chosen = set(range(len(shards))) if shard_ids is None else set(shard_ids) & set(range(len(shards)))
+        storage = _result_storage(cfg.output_dir)
+        model_dict = {
+            "model": model_path,
+            "revision": cfg.model_revision,
+            "dtype": cfg.torch_dtype,
+            "device": cfg.device,
+            "backend": cfg.backend,
+        }
+        sampling = {
+            "n": cfg.n,
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_tokens": cfg.max_tokens,
+            "seed": cfg.seed,
+            "prompt_format": cfg.prompt_format,
+            "batch_size": cfg.batch_size,
+        }
+        judge_dict = dataclasses.asdict(cfg.judge)
+        lanes = list(cfg.devices) if cfg.devices else [cfg.device]
+
+        progress_id = create_progress_artifact(
+            progress=0.0, key="taco-eval-progress", description=f"run {run_id}: shards generated and judged"
         )
-    finished = report_finished_run(
-        cfg.output_dir,
-        rundir.root,
-        problems=loaded.problems,
-        deployment="auto",
-        regression_threshold=regression_threshold,
-        flow_run_id=str(flow_run.get_id()),
-    )
-    summary["report_html"] = str(finished["report"].html)
-    summary["regression"] = finished["regression"]
-    return summary
+        prev_by_lane: dict[int, Any] = {}
+        gen_futures, exec_futures = {}, {}
+        for shard_id in sorted(chosen):
+            # Trust a shard only if its file matches its seal; anything else is recomputed.
+            gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id) is not None
+            if not gen_ok:
+                rundir.invalidate(GENERATIONS, shard_id)
+            exec_ok = gen_ok and rundir.sealed(RESULTS, shard_id) is not None
+            if not exec_ok:
+                rundir.invalidate(RESULTS, shard_id)
+            lane = shard_id % len(lanes)
+            prev = prev_by_lane.get(lane)
+            gen = generate_shard_task.with_options(
+                result_storage=storage,
+                refresh_cache=not gen_ok,
+                task_run_name=f"generate-shard-{shard_id}",
+            ).submit(
+                str(rundir.root),
+                shard_id,
+                shards[shard_id],
+                dataset_dict,
+                loaded_info["fingerprint"],
+                {**model_dict, "device": lanes[lane]},
+                sampling,
+                wait_for=[allow_failure(prev)] if prev is not None else None,
+            )
+            exe = execute_shard_task.with_options(
+                result_storage=storage,
+                refresh_cache=not exec_ok,
+                task_run_name=f"execute-shard-{shard_id}",
+            ).submit(str(rundir.root), shard_id, gen, dataset_dict, loaded_info["fingerprint"], judge_dict, cfg.workers)
+            prev_by_lane[lane] = gen
+            gen_futures[shard_id], exec_futures[shard_id] = gen, exe
+
+        kind_of = {id(f): GENERATIONS for f in gen_futures.values()} | {id(f): RESULTS for f in exec_futures.values()}
+        done_steps, total_steps = 0, 2 * len(chosen)
+        samples = {GENERATIONS: 0, RESULTS: 0}
+        for fut in as_completed(list(gen_futures.values()) + list(exec_futures.values())):
+            done_steps += 1
+            if fut.state.is_completed():
+                samples[kind_of[id(fut)]] += fut.result()["stats"].get("samples", 0)
+            samples_generated, programs_judged = samples[GENERATIONS], samples[RESULTS]
+            update_progress_artifact(
+                progress_id,
+                100.0 * done_steps / max(1, total_steps),
+                description=f"{samples_generated} samples generated, {programs_judged} judged",
+            )
+
+        for f in exec_futures.values():
+            f.wait()
+        failed = sorted(s for s, f in exec_futures.items() if not f.state.is_completed())
+        loaded = load_spec(cfg.dataset)
+        results, done = _collect_results(rundir, list(range(len(shards))))
+        metrics = write_metrics(
+            rundir.root, loaded.problems, [MalformedRow(**m) for m in loaded_info["malformed"]], results, cfg.ks
+        )
+        metrics_summary = {k: v for k, v in metrics.items() if k.startswith("pass@")}
+        manifest["shards"] = {
+            str(s): {
+                "task_ids": shards[s],
+                "generation": (rundir.sealed(GENERATIONS, s) or {}).get("stats"),
+                "execution": (rundir.sealed(RESULTS, s) or {}).get("stats"),
+            }
+            for s in range(len(shards))
+        }
+        manifest["completed_shards"], manifest["failed_shards"] = done, failed
+        write_json(rundir.manifest, manifest)
+        summary = {
+            "run_id": run_id,
+            "run_dir": str(rundir.root),
+            "metrics": metrics_summary,
+            "completed_shards": done,
+            "failed_shards": failed,
+        }
+        if failed:
+            # A partial run is reported but not indexed: it would raise a false regression alert.
+            if done:
+                publish_report_artifacts(build_report(rundir.root, problems=loaded.problems))
+            return Failed(
+                message=f"shards {failed} failed (metrics cover shards {done}); retry the flow run to re-run only those",
+                data=summary,
+            )
+        finished = report_finished_run(
+            cfg.output_dir,
+            rundir.root,
+            problems=loaded.problems,
+            deployment="auto",
+            regression_threshold=regression_threshold,
+            flow_run_id=str(flow_run.get_id()),
+        )
+        summary["report_html"] = str(finished["report"].html)
+        summary["regression"] = finished["regression"]
+        return summary
 
 
 def _tuple(value: list | None) -> tuple | None:

@@ -91,7 +91,8 @@ def entry_for_run(
 
 
 def append_run(output_root: str | os.PathLike, entry: dict[str, Any]) -> Path:
-    """Append one entry (a JSON object on one line) to the output root's run index; returns its path."""
+    """Append one entry (a JSON object on one line) to the output root's run index, unless its
+    run id is already there; returns the index's path."""
     missing = [k for k in REQUIRED_KEYS if not entry.get(k)]
     if missing:
         raise ValueError(f"run index entry lacks {missing}")
@@ -102,6 +103,8 @@ def append_run(output_root: str | os.PathLike, entry: dict[str, Any]) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if any(e.get("run_id") == entry["run_id"] for e in read_index(output_root)):
+            return path  # one line per run id: an identical run finished again adds nothing to history
         size = os.fstat(fd).st_size
         if size:
             # A writer killed mid-line left no newline: start ours on a fresh line.

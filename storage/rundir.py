@@ -20,6 +20,7 @@ GENERATIONS = "generations"  # shard kinds: also the folder names
 RESULTS = "results"
 RUNS = "runs"
 MANIFEST_JSON = "manifest.json"
+RUN_LOCK = "run.lock"  # held by the process running this run (storage/run_lock.py)
 METRICS_JSON = "metrics.json"
 TACO_METRICS_JSON = "taco_metrics.json"
 REPORT_MD = "report.md"
@@ -92,6 +93,10 @@ class RunDir:
     @property
     def plots(self) -> Path:
         return self.root / PLOTS
+
+    @property
+    def lock(self) -> Path:
+        return self.root / RUN_LOCK
 
     def shard(self, kind: str, shard_id: int) -> Path:
         return self.root / kind / shard_name(shard_id)

@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--shard-ids", type=int_list, default=None, help="re-run only these shards")
     g.add_argument("--force", action="store_true", help="ignore caches and recompute every shard")
+    g.add_argument(
+        "--wait",
+        action="store_true",
+        help="if the same run is already running, wait for it (default: stop with one line naming it)",
+    )
 
 
 def flow_parameters(args: argparse.Namespace) -> dict:
@@ -87,6 +92,7 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         output_dir=args.output_dir,
         shard_ids=args.shard_ids,
         force=args.force,
+        wait_for_lock=args.wait,
     )
 
 

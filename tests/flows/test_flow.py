@@ -283,3 +283,32 @@ def test_cuda_out_of_memory_during_generation_through_the_flow(prefect_api, tiny
         assert [r["code"] for r in oom_rows] == [r["code"] for r in calm_rows]
         assert {r["batch_size"] for r in oom_rows} == {1}
     assert (oom_dir / "taco_metrics.json").read_text() == (calm_dir / "taco_metrics.json").read_text()
+
+
+def test_identical_runs_at_once_generate_each_shard_once_and_index_once(prefect_api, tiny_model_dir, tmp_path):
+    from storage.run_index import read_index
+    from storage.run_lock import run_lock
+    from storage.rundir import RunDir
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "taco_eval", "run", "-d", "samples", "--limit", "4", "--shard-size", "2",
+           "-m", str(tiny_model_dir), "-n", "2", "--temperature", "0", "--max-tokens", "12", "-b", "4",
+           "--workers", "1", "--timeout", "2", "--no-cache", "-o", str(out), "--wait"]  # fmt: skip
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    flow_runs = _taco_eval_flow_runs()[-2:]
+    generated = [r.name for fr in flow_runs for r in task_runs(fr, 4) if r.name.startswith("generate-shard")
+                 and r.state.name == "Completed"]  # fmt: skip
+    assert sorted(generated) == ["generate-shard-0", "generate-shard-1"]
+    (run_dir,) = list(out.glob("runs/*"))
+    assert [e["run_id"] for e in read_index(out)] == [run_dir.name]
+
+    # Without --wait, a run that finds its run held stops at once with one line naming the holder.
+    with run_lock(RunDir(run_dir).lock, wait=False):
+        held = subprocess.run(cmd[:-1], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert held.returncode == 1
+    assert "already running" in held.stderr and f"pid {os.getpid()}" in held.stderr
