@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from taco_eval.commands.common import (
     add_dataset_options,
@@ -15,8 +16,10 @@ from taco_eval.commands.common import (
     judge_config_from_args,
 )
 from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
+from storage.rundir import RunDir
 from taco_eval import prefect_api
 from taco_eval.errors import UsageError
+from tasks.reporting.summary import format_summary
 from tasks import defaults
 
 
@@ -45,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--shard-ids", type=int_list, default=None, help="re-run only these shards")
     g.add_argument("--force", action="store_true", help="ignore caches and recompute every shard")
+    g.add_argument("--json", action="store_true", help="print the run's summary as JSON instead of text")
     g.add_argument(
         "--wait",
         action="store_true",
@@ -101,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     prefect_api.prepare_environment()
     from flows.taco_eval import taco_eval_flow
 
+    started = time.perf_counter()
     try:
         state = taco_eval_flow(**params, return_state=True)
     except RuntimeError as exc:
@@ -109,5 +114,18 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:
         print(f"taco-eval run: {state.message}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2) if args.json else readable_summary(summary, time.perf_counter() - started))
     return 0
+
+
+def readable_summary(summary: dict, wall_s: float) -> str:
+    """pass@k overall and by difficulty, the verdict mix, shards, wall time, where the report is."""
+    metrics = json.loads(RunDir(summary["run_dir"]).metrics.read_text())
+    failed = summary["failed_shards"]
+    return "\n".join([
+        f"run {summary['run_id']} ({summary['run_dir']})",
+        format_summary(metrics),
+        f"shards: {len(summary['completed_shards'])} completed" + (f", failed {failed}" if failed else ""),
+        f"wall time: {wall_s:.0f} s",
+        f"report: {summary.get('report_html')}",
+    ])  # fmt: skip
