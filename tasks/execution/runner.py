@@ -208,7 +208,6 @@ class TestRunner:
         self.fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr", "report")]
         self.stdio = child.Stdio.of_this_interpreter(max(os.fstat(self.fds[0]).st_blksize, 1))
         self._serial = 0
-        self.leftovers: list[str] = []  # what a program left that could not be removed
         self.workdir = self._new_workdir()
 
     def _new_workdir(self) -> Path:
@@ -240,9 +239,8 @@ class TestRunner:
         ~0.1-0.3 ms on a journaling file system, a tenth of a test)."""
         if self._pristine(self.workdir):
             return
-        problem = scratch.remove_tree(str(self.workdir))
-        if problem is not None:
-            self.leftovers.append(problem)
+        # What cannot be removed now goes with the worker's scratch folder when the worker ends.
+        scratch.remove_tree(str(self.workdir))
         self.workdir = self._new_workdir()
 
     def close(self) -> None:
