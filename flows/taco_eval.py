@@ -24,7 +24,7 @@ from prefect.utilities.annotations import allow_failure
 from storage.atomic import write_json
 from storage.manifest import new_manifest
 from storage.run_lock import run_lock
-from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for
+from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for, shard_content
 from storage.tables import read_rows
 from tasks import defaults
 from tasks.types import JudgeConfig, MalformedRow, ProgramResult
@@ -180,8 +180,10 @@ def taco_eval_flow(
         prev_by_lane: dict[int, Any] = {}
         gen_futures, exec_futures = {}, {}
         for shard_id in sorted(chosen):
-            # Trust a shard only if its file matches its seal; anything else is recomputed.
-            gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id) is not None
+            # Trust a shard only if its file matches its seal and the seal its plan; anything else
+            # is recomputed.
+            content = shard_content(shards[shard_id], cfg.n)
+            gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id, content) is not None
             if not gen_ok:
                 rundir.invalidate(GENERATIONS, shard_id)
             exec_ok = gen_ok and rundir.sealed(RESULTS, shard_id) is not None

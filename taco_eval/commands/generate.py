@@ -112,9 +112,8 @@ def run(args: argparse.Namespace) -> int:
     from tasks.generation.generate import (
         GenerationError,
         generate_run,
-        plan_shards,
-        shard_is_complete,
-        shard_path,
+        generate_plan,
+        sealed_shard,
     )
     from tasks.generation.prompts import PromptError, build_prompt
 
@@ -141,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir)
     remaining = sum(
         len(shard) * sampling.n
-        for sid, shard in plan_shards(problems, args.shard_size)
-        if not shard_is_complete(shard_path(out_dir, sid), shard, sampling.n)
+        for sid, shard in generate_plan(problems, args.shard_size)
+        if sealed_shard(out_dir, sid, shard, sampling.n) is None
     )
     if remaining:
         from tasks.generation.generate import ModelConfig, lane_devices, load_backend
