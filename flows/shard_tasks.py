@@ -34,12 +34,9 @@ def _spec(dataset: dict[str, Any]) -> DatasetSpec:
 def load_problems_task(dataset: dict[str, Any]) -> dict[str, Any]:
     loaded = load_spec(_spec(dataset))
     return {
-        "fingerprint": loaded.fingerprint(),
+        "dataset": loaded.manifest_record(),
         "task_ids": [p.task_id for p in loaded.problems],
         "malformed": [dataclasses.asdict(m) for m in loaded.malformed],
-        "revision": loaded.revision,
-        "rows_in_split": loaded.rows_in_split,
-        "special_judges_applied": loaded.special_judges_applied,
     }
 
 

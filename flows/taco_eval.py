@@ -137,7 +137,8 @@ def taco_eval_flow(
     from tasks.generation.models import resolve_model
 
     model_path = resolve_model(cfg.model)
-    identity = run_identity(cfg, loaded_info["fingerprint"], model_fingerprint(model_path, cfg.model_revision))
+    dataset_fingerprint = loaded_info["dataset"]["fingerprint"]
+    identity = run_identity(cfg, dataset_fingerprint, model_fingerprint(model_path, cfg.model_revision))
     run_id = run_id_for(identity)
     rundir = RunDir.under(cfg.output_dir, run_id)
     rundir.root.mkdir(parents=True, exist_ok=True)
@@ -145,9 +146,7 @@ def taco_eval_flow(
         rundir.lock, wait=wait_for_lock, on_wait=lambda who: logger.info("waiting for %s, which runs this run", who)
     ):
         manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
-        manifest["dataset"] = {
-            k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split", "special_judges_applied")
-        }
+        manifest["dataset"] = loaded_info["dataset"]
         manifest["isolation"] = sandbox.describe(cfg.judge.isolation)
         write_json(rundir.manifest, manifest)
         logger.info("run %s in %s", run_id, rundir.root)
@@ -200,7 +199,7 @@ def taco_eval_flow(
                 shard_id,
                 shards[shard_id],
                 dataset_dict,
-                loaded_info["fingerprint"],
+                dataset_fingerprint,
                 {**model_dict, "device": lanes[lane]},
                 sampling,
                 wait_for=[allow_failure(prev)] if prev is not None else None,
@@ -209,7 +208,7 @@ def taco_eval_flow(
                 result_storage=storage,
                 refresh_cache=not exec_ok,
                 task_run_name=f"execute-shard-{shard_id}",
-            ).submit(str(rundir.root), shard_id, gen, dataset_dict, loaded_info["fingerprint"], judge_dict, cfg.workers)
+            ).submit(str(rundir.root), shard_id, gen, dataset_dict, dataset_fingerprint, judge_dict, cfg.workers)
             prev_by_lane[lane] = gen
             gen_futures[shard_id], exec_futures[shard_id] = gen, exe
 

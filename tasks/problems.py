@@ -67,6 +67,15 @@ class LoadedProblems:
             digest.update(f"malformed:{m.index}\n".encode())
         return digest.hexdigest()
 
+    def manifest_record(self) -> dict[str, Any]:
+        """The manifest's `dataset` section: which data was scored (the pipeline and `evaluate`)."""
+        return {
+            "fingerprint": self.fingerprint(),
+            "revision": self.revision,
+            "rows_in_split": self.rows_in_split,
+            "special_judges_applied": self.special_judges_applied,
+        }
+
     @property
     def is_filtered(self) -> bool:
         return any(v is not None for v in self.filters.values())

@@ -112,8 +112,9 @@ def evaluation_manifest(
             args.special_judges,
         )
     )
+    dataset_record = loaded.manifest_record()
     identity = {
-        "dataset": loaded.fingerprint(),
+        "dataset": dataset_record["fingerprint"],
         "generations": str(Path(args.generations).resolve()),
         "judge": dataclasses.asdict(judge_config),
         "code_version": defaults.CODE_VERSION,
@@ -131,12 +132,7 @@ def evaluation_manifest(
         identity,
         code_version=defaults.CODE_VERSION,
     )
-    manifest["dataset"] = {
-        "fingerprint": identity["dataset"],
-        "revision": loaded.revision,
-        "rows_in_split": loaded.rows_in_split,
-        "special_judges_applied": loaded.special_judges_applied,
-    }
+    manifest["dataset"] = dataset_record
     manifest["isolation"] = sandbox.describe(judge_config.isolation)
     manifest["execution"] = dataclasses.asdict(stats)
     return manifest
