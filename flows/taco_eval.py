@@ -33,6 +33,7 @@ from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, run_identity
 from flows.shard_tasks import execute_shard_task, generate_shard_task, load_problems_task
 from tasks.problems import load_spec
+from tasks.dataset_check.subset import load_check, restrict_spec, selection_for
 from flows.artifacts import publish_report_artifacts
 from flows.finish import report_finished_run
 from tasks.reporting.report import build_report
@@ -92,8 +93,13 @@ def taco_eval_flow(
     regression_threshold: float = defaults.REGRESSION_THRESHOLD,
     float_tolerance: float = defaults.FLOAT_TOLERANCE,
     wait_for_lock: bool = False,
+    dataset_check: str | None = None,
+    only_verified: bool = False,
 ) -> dict[str, Any]:
     logger = get_run_logger()
+    if only_verified and not dataset_check:
+        raise ValueError("only_verified needs dataset_check: the dataset_check.parquet of `taco-eval check-dataset`")
+    check = load_check(dataset_check) if dataset_check else None
     cfg = RunConfig(
         dataset=DatasetSpec(
             dataset,
@@ -134,6 +140,17 @@ def taco_eval_flow(
     loaded_info = load_problems_task(dataset_dict)
     for m in loaded_info["malformed"]:
         logger.warning("skipping task %s (%s): %s", m["index"], m["problem_id"], m["reason"])
+    verified = None if check is None else selection_for(check, load_spec(cfg.dataset), only_verified)
+    if verified is not None and only_verified:
+        # Generate and score the usable problems only: a selection of its own (and so a run id).
+        cfg = dataclasses.replace(cfg, dataset=restrict_spec(cfg.dataset, verified))
+        dataset_dict = dataclasses.asdict(cfg.dataset)
+        loaded_info = load_problems_task(dataset_dict)
+        logger.info(
+            "only verified: %d usable problems; left out: %s",
+            len(loaded_info["task_ids"]),
+            verified.describe()["excluded"] or "none",
+        )
     from tasks.generation.models import resolve_model
 
     model_path = resolve_model(cfg.model)
@@ -148,6 +165,8 @@ def taco_eval_flow(
         manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
         manifest["dataset"] = loaded_info["dataset"]
         manifest["isolation"] = sandbox.describe(cfg.judge.isolation)
+        if verified is not None:
+            manifest["dataset_check"] = verified.describe()
         write_json(rundir.manifest, manifest)
         logger.info("run %s in %s", run_id, rundir.root)
 
@@ -232,7 +251,12 @@ def taco_eval_flow(
         loaded = load_spec(cfg.dataset)
         results, done = _collect_results(rundir, list(range(len(shards))))
         metrics = write_metrics(
-            rundir.root, loaded.problems, [MalformedRow(**m) for m in loaded_info["malformed"]], results, cfg.ks
+            rundir.root,
+            loaded.problems,
+            [MalformedRow(**m) for m in loaded_info["malformed"]],
+            results,
+            cfg.ks,
+            verified,
         )
         metrics_summary = {k: v for k, v in metrics.items() if k.startswith("pass@")}
         manifest["shards"] = {

@@ -13,8 +13,9 @@ from tqdm import tqdm
 class EvaluationProgress:
     """Programs judged, with programs/s and tests/s."""
 
-    def __init__(self, samples: int):
+    def __init__(self, samples: int, desc: str | None = None):
         self.samples = samples
+        self.desc = desc or f"judging {samples} samples"
         self.bar: Any = None
 
     def __enter__(self) -> "EvaluationProgress":
@@ -26,7 +27,7 @@ class EvaluationProgress:
                 total=stats.programs,
                 initial=stats.programs_cached,
                 unit="prog",
-                desc=f"judging {self.samples} samples",
+                desc=self.desc,
                 file=sys.stderr,
                 dynamic_ncols=True,
                 mininterval=0.5,

@@ -60,6 +60,10 @@ RUN_MAX_TOKENS = 128
 RUN_SHARD_SIZE = 5  # problems per shard of a run folder (part of the run id)
 RUN_OUTPUT_DIR = "out"
 
+# --- dataset check (`taco-eval check-dataset`, the `taco-eval-check` flow) ----------------------
+CHECK_MAX_SOLUTIONS = 5  # reference solutions run per problem (the first ones of its `solutions`)
+CHECK_OUTPUT_DIR = "out/dataset-check"  # the flow's default output folder
+
 # --- metrics and reports -------------------------------------------------------------------------
 DEFAULT_KS = (1, 10, 100)
 HISTORY_KS = (1, 10)  # the trend's columns (`taco-eval history`, history.md)

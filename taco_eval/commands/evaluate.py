@@ -9,7 +9,15 @@ from pathlib import Path
 
 from tasks import defaults
 from taco_eval.errors import UsageError
-from taco_eval.commands.common import add_dataset_options, add_judge_options, judge_config_from_args, load_from_args
+from taco_eval.commands.common import (
+    add_dataset_check_options,
+    add_dataset_options,
+    add_judge_options,
+    dataset_check_from_args,
+    judge_config_from_args,
+    load_from_args,
+    verified_selection,
+)
 from taco_eval.progress import EvaluationProgress
 from tasks.types import JudgeConfig, ProgramResult
 from storage.atomic import write_json
@@ -24,6 +32,7 @@ from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec
 from tasks.problems import LoadedProblems
 from tasks.reporting.summary import format_summary
+from tasks.dataset_check.subset import VerifiedSelection, keep_usable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,10 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output-dir", required=True, help="where results and metrics are written")
     add_judge_options(p)
+    add_dataset_check_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     judge_config = judge_config_from_args(args)
+    check = dataset_check_from_args(args)
     try:
         rows = read_generations(args.generations)
     except GenerationsError as exc:
@@ -58,6 +69,14 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_from_args(args)
     for m in loaded.malformed:
         print(f"skipping task {m.index} ({m.problem_id}): {m.reason}", file=sys.stderr)
+    verified = verified_selection(check, loaded, args.only_verified)
+    if verified is not None and args.only_verified:
+        loaded = keep_usable(loaded, verified)
+        print(
+            f"--only-verified: scoring the {len(loaded.problems)} usable problems; left out: "
+            + (", ".join(f"{reason} {len(ids)}" for reason, ids in verified.excluded.items()) or "none"),
+            file=sys.stderr,
+        )
     selected = {p.task_id for p in loaded.problems} | {m.index for m in loaded.malformed}
     # With filters the user asked for a subset; without, a task_id outside the split is a mistake.
     samples = [Sample(t, i, c) for t, i, c in rows if not loaded.is_filtered or t in selected]
@@ -86,8 +105,11 @@ def run(args: argparse.Namespace) -> int:
     if cache is not None:
         cache.close()
     results.sort(key=lambda r: (r.task_id, r.sample_idx))
-    metrics = write_outputs(out, loaded, results, args.k)
-    write_json(RunDir(out).manifest, evaluation_manifest(args, loaded, judge_config, stats))
+    metrics = write_outputs(out, loaded, results, args.k, verified)
+    manifest = evaluation_manifest(args, loaded, judge_config, stats)
+    if verified is not None:
+        manifest["dataset_check"] = verified.describe()
+    write_json(RunDir(out).manifest, manifest)
     print(format_summary(metrics, stats))
     print(
         f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}, {out / 'manifest.json'}"
@@ -138,6 +160,12 @@ def evaluation_manifest(
     return manifest
 
 
-def write_outputs(out: Path, loaded: LoadedProblems, results: list[ProgramResult], ks: list[int]) -> dict:
+def write_outputs(
+    out: Path,
+    loaded: LoadedProblems,
+    results: list[ProgramResult],
+    ks: list[int],
+    verified: VerifiedSelection | None = None,
+) -> dict:
     write_rows(RunDir(out).flat_results, results, RESULTS_SCHEMA)
-    return write_metrics(out, loaded.problems, loaded.malformed, results, ks)
+    return write_metrics(out, loaded.problems, loaded.malformed, results, ks, verified)

@@ -8,12 +8,15 @@ import sys
 import time
 
 from taco_eval.commands.common import (
+    add_dataset_check_options,
     add_dataset_options,
     add_generation_options,
     add_judge_options,
     csv_list,
+    dataset_check_from_args,
     int_list,
     judge_config_from_args,
+    verified_selection,
 )
 from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
 from storage.rundir import RunDir
@@ -21,6 +24,8 @@ from taco_eval import prefect_api
 from taco_eval.errors import UsageError
 from tasks.reporting.summary import format_summary
 from tasks import defaults
+from tasks.plan import DatasetSpec
+from tasks.problems import DatasetError, LoadedProblems, load_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p, default_model=defaults.DEFAULT_MODEL, default_n=defaults.RUN_N, default_max_tokens=defaults.RUN_MAX_TOKENS
     )
     add_judge_options(p)
+    add_dataset_check_options(p)
     g = p.add_argument_group("run")
     g.add_argument(
         "-o", "--output-dir", default=defaults.RUN_OUTPUT_DIR, help="output root; the run goes to OUT/runs/<run_id>/"
@@ -63,6 +69,11 @@ def flow_parameters(args: argparse.Namespace) -> dict:
     sampling_config_from_args(args)
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
+    check = dataset_check_from_args(args)
+    if check is not None:
+        # Refuse a check of other data here, in one line, rather than as a failed flow run. The
+        # flow runs in this process and finds the problems already loaded (`load_spec` keeps them).
+        verified_selection(check, load_dataset_spec(args), args.only_verified)
     return dict(
         dataset=args.dataset,
         split=args.split,
@@ -97,7 +108,26 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         shard_ids=args.shard_ids,
         force=args.force,
         wait_for_lock=args.wait,
+        dataset_check=check.path if check is not None else None,
+        only_verified=args.only_verified,
     )
+
+
+def load_dataset_spec(args: argparse.Namespace) -> LoadedProblems:
+    """The problems the flow will load for these arguments (the same `DatasetSpec`, so the same
+    cached load)."""
+    spec = DatasetSpec(
+        args.dataset,
+        args.split,
+        args.revision,
+        *(None if v is None else tuple(v) for v in (args.difficulties, args.skills, args.task_ids)),
+        args.limit,
+        args.special_judges,
+    )
+    try:
+        return load_spec(spec)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run(args: argparse.Namespace) -> int:

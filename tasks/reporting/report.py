@@ -33,6 +33,7 @@ from tasks.types import JUDGE_CASE_INSENSITIVE, JUDGE_DEFAULT, JUDGE_FLOAT_TOLER
 from tasks.reporting.bootstrap import CONFIDENCE, RESAMPLES, SEED, bootstrap_ci, per_problem_pass_at_k
 from tasks.reporting.compare import compare_runs, difficulty_key
 from tasks.metrics import pass_at_k
+from tasks.dataset_check.subset import NOT_CHECKED
 from tasks.reporting import plots
 from tasks.reporting.rundata import RunData, load_run, write_problem_info
 
@@ -544,6 +545,7 @@ def build_report(
     )
     if not ks:
         doc.p("No pass@k value could be computed (fewer samples than the smallest k).")
+    _verified_section(doc, run, paths)
 
     if baseline is not None:
         cmp = compare_runs(run, baseline, resamples=resamples, seed=seed)
@@ -720,6 +722,56 @@ def _special_judges_section(doc: Doc, run: RunData, counts: dict[int, tuple[int,
             + ", ".join(f"pass@{k} {pct(without.get(f'pass@{k}'))}" for k in ks if f"pass@{k}" in without)
             + "."
         )
+
+
+EXCLUSION_NAMES = {
+    statuses.BROKEN: "broken (no reference solution passes)",
+    statuses.NO_SOLUTIONS: "no reference solutions",
+    statuses.SKIPPED: "skipped by the check (malformed row or `solutions`)",
+    NOT_CHECKED: "not in the dataset check",
+}
+
+
+def _verified_section(doc: Doc, run: RunData, paths: ReportPaths) -> None:
+    """pass@k over the problems a dataset check finds usable (metrics.json's `verified` block)."""
+    block = run.metrics.get("verified")
+    if not block:
+        return
+    check = block.get("dataset_check") or {}
+    ks = block.get("ks") or []
+    doc.h(2, "pass@k over verified problems (dataset check)")
+    scope = (
+        "This run generated and scored only these problems (`--only-verified`)."
+        if check.get("only_verified")
+        else f"The numbers above (and `taco_metrics.json`) cover all {run.metrics.get('num_problems')} scored problems."
+    )
+    doc.p(
+        f"Over the {block.get('num_problems')} scored problems whose own reference solutions pass their tests "
+        f"(verified or partial in `{check.get('path')}`). {scope}"
+    )
+    groups = [("**overall**", block)] + sorted(
+        (block.get("by_difficulty") or {}).items(), key=lambda item: difficulty_key(item[0])
+    )
+    doc.table(
+        ["group", "problems", "samples"] + [f"pass@{k}" for k in ks],
+        [
+            [name, g.get("num_problems", 0), g.get("num_samples", 0)] + [pct(g.get(f"pass@{k}")) for k in ks]
+            for name, g in groups
+        ],
+    )
+    excluded = block.get("excluded_task_ids") or {}
+    doc.p("**Left out**: " + ("none." if not excluded else ""))
+    doc.ul(
+        [
+            f"{EXCLUSION_NAMES.get(reason, reason)}: {len(ids)} — tasks {', '.join(map(str, ids[:20]))}"
+            + (" …" if len(ids) > 20 else "")
+            for reason, ids in excluded.items()
+        ]
+    )
+    paths.summary["verified"] = {f"pass@{k}": block.get(f"pass@{k}") for k in ks} | {
+        "num_problems": block.get("num_problems"),
+        "excluded": {reason: len(ids) for reason, ids in excluded.items()},
+    }
 
 
 def _skipped_section(doc: Doc, run: RunData) -> None:
