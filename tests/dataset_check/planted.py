@@ -81,3 +81,15 @@ def planted_rows() -> list[dict]:
 def write_planted(path: Path) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in planted_rows()))
     return path
+
+
+def write_checked(root: Path) -> tuple[Path, Path]:
+    """The planted dataset and its dataset check folder, written under `root`."""
+    from tasks.dataset_check.check import run_check
+    from tasks.problems import load_problems
+    from tasks.types import JudgeConfig
+
+    data = write_planted(root / "planted.jsonl")
+    loaded = load_problems(str(data), max_solutions=MAX_SOLUTIONS)
+    run_check(loaded, JudgeConfig(timeout_s=10.0), root / "check", max_solutions=MAX_SOLUTIONS, workers=2)
+    return data, root / "check"

@@ -14,12 +14,10 @@ import pytest
 
 from taco_eval.cli import main
 from tasks import statuses
-from tasks.dataset_check.check import run_check
 from tasks.dataset_check.subset import NOT_CHECKED, DatasetCheck, select
 from tasks.metrics import compute_metrics
-from tasks.problems import load_problems
-from tasks.types import JudgeConfig, ProgramResult
-from tests.dataset_check.planted import MAX_SOLUTIONS, USABLE, planted_rows, write_planted
+from tasks.types import ProgramResult
+from tests.dataset_check.planted import USABLE, planted_rows, write_checked
 from tests.helpers import stdin_problem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,9 +33,7 @@ def taco_eval(*args):
 def planted(tmp_path_factory):
     """(dataset, its check folder, generations: each row's first solution (or a wrong program) and a wrong one)."""
     root = tmp_path_factory.mktemp("verified")
-    data = write_planted(root / "planted.jsonl")
-    loaded = load_problems(str(data), max_solutions=MAX_SOLUTIONS)
-    run_check(loaded, JudgeConfig(timeout_s=10.0), root / "check", max_solutions=MAX_SOLUTIONS, workers=2)
+    data, check = write_checked(root)
     generations = []
     for task_id, row in enumerate(planted_rows()):
         try:
@@ -46,7 +42,7 @@ def planted(tmp_path_factory):
             first = []
         generations.append({"task_id": task_id, "output": (first or ["print(1)"]) + ["print(1)"]})
     (root / "generations.json").write_text(json.dumps(generations))
-    return data, root / "check", root / "generations.json"
+    return data, check, root / "generations.json"
 
 
 def evaluate(planted, out, *extra):

@@ -86,6 +86,7 @@ def test_deployment_run_through_a_process_worker(server, tiny_model_dir, tmp_pat
     prefect(env, "work-pool", "create", "taco-eval", "--type", "process")
     out = prefect(env, "--no-prompt", "deploy", "--all")
     assert "taco-eval/on-demand" in out and "taco-eval/nightly" in out
+    assert "taco-eval-check/dataset-check" in out
     worker = subprocess.Popen(
         PREFECT + ["worker", "start", "--pool", "taco-eval"],
         cwd=REPO,
