@@ -64,12 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def flow_parameters(args: argparse.Namespace) -> dict:
     judge = judge_config_from_args(args)
+    check = dataset_check_from_args(args)  # a wrong path fails at once, before the model is prepared
     # The same checks as `generate`, so a typo fails here in one line, not inside the flow.
     model_config_from_args(args)
     sampling_config_from_args(args)
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
-    check = dataset_check_from_args(args)
     if check is not None:
         # Refuse a check of other data here, in one line, rather than as a failed flow run. The
         # flow runs in this process and finds the problems already loaded (`load_spec` keeps them).

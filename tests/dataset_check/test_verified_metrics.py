@@ -103,14 +103,14 @@ def test_only_verified_scores_only_usable_problems(planted, tmp_path):
     assert len(run_ids) == 2
 
 
-def test_bad_check_files_are_one_line_errors(planted, tmp_path, capsys):
+def test_bad_check_files_are_one_line_errors(planted, tmp_path, capsys, tiny_model_dir):
     """Through the CLI's own entry point (in this process: seven interpreter starts cost ~30 s)."""
     data, check, generations = planted
 
     def one_line_error(*args, needles):
         assert main(["-v", *args]) == 2  # -v: leave this process's warning filters alone
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("taco-eval evaluate: error: "), err
+        assert len(err) == 1 and err[0].startswith(f"taco-eval {args[0]}: error: "), err
         assert all(needle in err[0] for needle in needles), err[0]
 
     base = ["evaluate", "-d", str(data), "-g", str(generations), "-o", str(tmp_path / "o")]
@@ -125,6 +125,11 @@ def test_bad_check_files_are_one_line_errors(planted, tmp_path, capsys):
     # A check of other data (the bundled samples share problem ids test/0… but not the tests).
     other = ["evaluate", "-d", "samples", "-g", str(generations), "-o", str(tmp_path / "o")]
     one_line_error(*other, "--dataset-check", str(check), needles=["made on other data", "tests of task 0"])
+    # `run` refuses the same before any Prefect server starts.
+    one_line_error("run", "--dataset-check", str(tmp_path / "nope"), needles=["does not exist"])
+    one_line_error("run", "--only-verified", needles=["--only-verified needs --dataset-check"])
+    model = ["-m", str(tiny_model_dir)]
+    one_line_error("run", *model, "-d", "samples", "--dataset-check", str(check), needles=["made on other data"])
 
 
 def test_selection_and_metrics_block_in_memory():
