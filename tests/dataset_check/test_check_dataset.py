@@ -148,3 +148,40 @@ def test_solutions_load_only_when_asked(planted):
     loaded = load_problems(str(planted), max_solutions=1)
     assert set(loaded.solutions) == set(range(8))
     assert loaded.solutions[7].total == 3 and len(loaded.solutions[7].codes) == 1
+
+
+def test_a_killed_check_resumes_from_the_verdict_cache(tmp_path):
+    """SIGKILL mid-check, then the same command: what finished before the kill is not run again."""
+    import signal
+    import sqlite3
+    import time
+
+    data = Path(__file__).resolve().parents[1] / "data" / "codecontests_sample" / "problems.jsonl"
+    env = {**os.environ, "TACO_EVAL_CACHE_DIR": str(tmp_path / "cache")}
+    # 20 real problems (rows 3-22: the slowest reference, row 2's, left out), one worker.
+    cmd = [sys.executable, "-m", "taco_eval", "check-dataset", "-d", str(data), "-o", str(tmp_path / "out"),
+           "--task-ids", ",".join(map(str, range(3, 23))), "--workers", "1", "--timeout", "10"]  # fmt: skip
+
+    def cached() -> int:
+        try:
+            with sqlite3.connect(tmp_path / "cache" / "verdicts.sqlite") as db:
+                return db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+        except sqlite3.Error:  # not created yet
+            return 0
+
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and cached() < 5 and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = cached()
+    assert 5 <= done_before < 20, done_before
+    assert not (tmp_path / "out" / "dataset_check.parquet").exists()  # nothing half-written
+
+    resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    from_cache = int(resumed.stdout.split("reference solutions (")[1].split(" of ")[0])
+    assert from_cache >= done_before
+    assert "20 problems: verified 20," in resumed.stdout
