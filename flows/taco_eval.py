@@ -21,7 +21,7 @@ from prefect.states import Failed
 from prefect.utilities.annotations import allow_failure
 
 from storage.atomic import write_json
-from storage.fs import is_url, location
+from storage.fs import is_remote, location
 from storage.manifest import new_manifest
 from storage.run_lock import run_lock
 from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for, shard_content
@@ -43,7 +43,7 @@ def _result_storage(output_dir: str) -> LocalFileSystem | RemoteFileSystem:
     folder, or (for an `s3://…` root) the same prefix, read and written through fsspec with the
     credentials of the process's environment (the block stores none)."""
     root = location(output_dir).resolve() / PREFECT_RESULTS
-    block = RemoteFileSystem(basepath=str(root)) if is_url(root) else LocalFileSystem(basepath=str(root))
+    block = RemoteFileSystem(basepath=str(root)) if is_remote(root) else LocalFileSystem(basepath=str(root))
     name = "taco-eval-results-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
     block.save(name, overwrite=True)
     return block

@@ -69,10 +69,6 @@ def filesystem(protocol: str) -> Any:
     return fsspec.filesystem(protocol, use_listings_cache=False)
 
 
-def is_url(where: Any) -> bool:
-    return isinstance(where, RemotePath) or (isinstance(where, str) and bool(_URL.match(where)))
-
-
 def location(where: Union[str, os.PathLike, "RemotePath"]) -> "Location":
     """`where` as a `Path` (local) or a `RemotePath` (a URL; `file://` URLs are local paths)."""
     if isinstance(where, RemotePath):
