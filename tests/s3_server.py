@@ -1,7 +1,8 @@
 """An S3 stand-in for tests: moto's server in a thread on a free localhost port (no network).
 
 `start()` returns the server and the environment a client needs (the standard AWS variables,
-`AWS_ENDPOINT_URL` pointing at the server); `new_bucket(env)` makes an empty bucket. A fault can
+`AWS_ENDPOINT_URL` pointing at the server); `new_bucket(env)` makes an empty bucket;
+`requests(server)` counts what it answered, by HTTP method. A fault can
 be injected per key: `deny_writes(server, "runs/…/results/shard-00001.parquet")` answers writes
 to keys ending so with 403 AccessDenied, as a bucket policy would.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from typing import Any
 
 FAKE_CREDENTIALS = {
@@ -25,13 +27,14 @@ _DENIED = (
 
 
 class _Faults:
-    """WSGI middleware in front of moto: refuses writes to chosen keys."""
+    """WSGI middleware in front of moto: refuses writes to chosen keys; counts requests by method."""
 
     def __init__(self, app: Any):
-        self.app, self.denied_suffixes = app, set()
+        self.app, self.denied_suffixes, self.requests = app, set(), Counter()
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
+        self.requests[environ.get("REQUEST_METHOD", "?")] += 1
         if environ.get("REQUEST_METHOD") == "PUT" and any(path.endswith(s) for s in self.denied_suffixes):
             start_response(
                 "403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(_DENIED)))]
@@ -70,6 +73,11 @@ def client(env: dict[str, str]) -> Any:
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def requests(server: Any) -> Counter:
+    """Requests the server has answered so far, by HTTP method."""
+    return Counter(server._server.app.requests)
 
 
 def new_bucket(env: dict[str, str], versioned: bool = False) -> str:
