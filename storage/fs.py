@@ -198,7 +198,9 @@ class RemotePath:
         return self.fs.open(self.path, mode)
 
     def read_bytes(self) -> bytes:
-        return self.fs.cat_file(self.path)
+        # s3fs asks for the size first (a HEAD) to fetch big objects in parallel parts; run files
+        # are small enough for one GET.
+        return self.fs.cat_file(self.path, **({"max_concurrency": 1} if self.protocol in _S3_PROTOCOLS else {}))
 
     def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return self.read_bytes().decode(encoding, errors)

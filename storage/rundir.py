@@ -39,8 +39,11 @@ PREFECT_RESULTS = ".prefect-results"  # under the output root: Prefect's persist
 
 
 def file_sha256(path: str | os.PathLike | RemotePath) -> str:
+    where = location(path)
+    if isinstance(where, RemotePath):
+        return hashlib.sha256(where.read_bytes()).hexdigest()  # one GET (opening costs a HEAD first)
     digest = hashlib.sha256()
-    with location(path).open("rb") as fh:
+    with open(where, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
