@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.filesystems import LocalFileSystem
+from prefect.filesystems import LocalFileSystem, RemoteFileSystem
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import allow_failure
 
 from storage.atomic import write_json
+from storage.fs import is_remote, location
 from storage.manifest import new_manifest
 from storage.run_lock import run_lock
 from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for, shard_content
@@ -39,10 +39,12 @@ from flows.finish import report_finished_run
 from tasks.reporting.report import build_report
 
 
-def _result_storage(output_dir: str) -> LocalFileSystem:
-    """Prefect results and cache records live under the output folder, in a saved block."""
-    root = Path(output_dir).resolve() / PREFECT_RESULTS
-    block = LocalFileSystem(basepath=str(root))
+def _result_storage(output_dir: str) -> LocalFileSystem | RemoteFileSystem:
+    """Prefect results and cache records live under the output root, in a saved block: a local
+    folder, or (for an `s3://…` root) the same prefix, read and written through fsspec with the
+    credentials of the process's environment (the block stores none)."""
+    root = location(output_dir).resolve() / PREFECT_RESULTS
+    block = RemoteFileSystem(basepath=str(root)) if is_remote(root) else LocalFileSystem(basepath=str(root))
     name = "taco-eval-results-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
     block.save(name, overwrite=True)
     return block
@@ -160,7 +162,10 @@ def taco_eval_flow(
     rundir = RunDir.under(cfg.output_dir, run_id)
     rundir.root.mkdir(parents=True, exist_ok=True)
     with run_lock(
-        rundir.lock, wait=wait_for_lock, on_wait=lambda who: logger.info("waiting for %s, which runs this run", who)
+        rundir.lock,
+        wait=wait_for_lock,
+        on_wait=lambda who: logger.info("waiting for %s, which runs this run", who),
+        lease_s=defaults.RUN_LEASE_S,
     ):
         manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
         manifest["dataset"] = loaded_info["dataset"]

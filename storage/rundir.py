@@ -4,6 +4,10 @@ of `taco-eval evaluate` and `taco-eval generate` (docs/architecture.md, "Data co
 Shards are sealed by a sidecar `shard-NNNNN.json` holding the Parquet file's sha256 and the
 shard's stats, written after the Parquet file: a shard counts as done only when both exist and the
 checksum matches, so a truncated or corrupt file is recomputed, never trusted.
+
+A run folder may be a local path or a URL (`s3://bucket/prefix/runs/<run_id>`, see storage/fs.py):
+on object storage each file is written once at its final key (data first, seal last), and the seal
+is a conditional create: a valid seal is never overwritten, even when two writers race for a shard.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.atomic import write_json
+from storage.fs import RemotePath, location
 
 GENERATIONS = "generations"  # shard kinds: also the folder names
 RESULTS = "results"
@@ -33,9 +38,12 @@ GENERATION_CONFIG_JSON = "generation_config.json"  # what a `generate` folder's 
 PREFECT_RESULTS = ".prefect-results"  # under the output root: Prefect's persisted task results
 
 
-def file_sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike | RemotePath) -> str:
+    where = location(path)
+    if isinstance(where, RemotePath):
+        return hashlib.sha256(where.read_bytes()).hexdigest()  # one GET (opening costs a HEAD first)
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(where, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -53,14 +61,15 @@ def shard_name(shard_id: int) -> str:
 
 class RunDir:
     """A run folder: the pipeline's `<output>/runs/<run_id>/`, or a flat `evaluate` folder (which has
-    `results.parquet` instead of sealed `results/` shards)."""
+    `results.parquet` instead of sealed `results/` shards). Its paths are `Path`s, or `RemotePath`s
+    when the root is a URL."""
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike | RemotePath):
+        self.root = location(root)
 
     @classmethod
-    def under(cls, output: str | os.PathLike, run_id: str) -> "RunDir":
-        return cls(Path(output) / RUNS / run_id)
+    def under(cls, output: str | os.PathLike | RemotePath, run_id: str) -> "RunDir":
+        return cls(location(output) / RUNS / run_id)
 
     @property
     def manifest(self) -> Path:
@@ -111,7 +120,16 @@ class RunDir:
         record = {"shard_id": shard_id, "file": path.name, "sha256": file_sha256(path), "stats": stats}
         if content is not None:
             record["content"] = content
-        write_json(self._seal_path(kind, shard_id), record)
+        try:
+            write_json(self._seal_path(kind, shard_id), record, once=True)
+        except FileExistsError:
+            # Object storage, a seal already there: a valid one (another writer finished this very
+            # shard, e.g. Dask re-running a task) stands; a stale one is replaced. Either way the seal
+            # holds the checksum of data read back from the key, so it is trusted only while it matches.
+            current = self.sealed(kind, shard_id, content)
+            if current is not None:
+                return current
+            write_json(self._seal_path(kind, shard_id), record)
         return record
 
     def sealed(self, kind: str, shard_id: int, content: Any = None) -> dict[str, Any] | None:

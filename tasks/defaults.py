@@ -73,5 +73,9 @@ REGRESSION_METRIC = "pass@1"
 
 # --- storage -------------------------------------------------------------------------------------
 CACHE_DIR = Path(os.environ.get("TACO_EVAL_CACHE_DIR", Path.home() / ".cache" / "taco-eval"))
-# Verdicts reused across runs, keyed by (problem content, code, judge config).
+# A run's lock on object storage is a lease (storage/run_lock.py): renewed every quarter of this
+# by its holder, taken over by another run when not renewed for this long.
+RUN_LEASE_S = 60.0
+# Verdicts reused across runs, keyed by (problem content, code, judge config). Always a local file
+# (SQLite), even when runs are written to object storage: a cache, one per machine.
 VERDICT_CACHE = Path(os.environ.get("TACO_EVAL_VERDICT_CACHE", CACHE_DIR / "verdicts.sqlite"))

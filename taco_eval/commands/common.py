@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from storage.fs import unreachable
 from tasks import defaults
 from tasks.generation.backends import BACKENDS, DTYPES
 from taco_eval.errors import UsageError
@@ -22,6 +23,13 @@ def int_list(text: str) -> list[int]:
         return [int(part) for part in csv_list(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def check_output_dir(where: str) -> None:
+    """A URL output (s3://bucket/prefix) must answer before any work starts."""
+    problem = unreachable(where)
+    if problem is not None:
+        raise UsageError(f"-o {where}: {problem}")
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 from tasks import defaults
 from taco_eval.errors import UsageError
@@ -13,6 +12,7 @@ from taco_eval.commands.common import (
     add_dataset_check_options,
     add_dataset_options,
     add_judge_options,
+    check_output_dir,
     dataset_check_from_args,
     judge_config_from_args,
     load_from_args,
@@ -21,6 +21,7 @@ from taco_eval.commands.common import (
 from taco_eval.progress import EvaluationProgress
 from tasks.types import JudgeConfig, ProgramResult
 from storage.atomic import write_json
+from storage.fs import Location, location
 from storage.manifest import new_manifest
 from storage.rundir import RunDir, run_id_for
 from storage.generations import GenerationsError, read_generations
@@ -47,9 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-g",
         "--generations",
         required=True,
-        help="TACO generations.json, a generations .parquet, or a folder of shard-*.parquet",
+        help="TACO generations.json, a generations .parquet, or a folder of shard-*.parquet (a path or a "
+        "URL such as s3://bucket/prefix/generations.json)",
     )
-    p.add_argument("-o", "--output-dir", required=True, help="where results and metrics are written")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        required=True,
+        help="where results and metrics are written: a folder or a URL such as s3://bucket/prefix",
+    )
     add_judge_options(p)
     add_dataset_check_options(p)
 
@@ -61,11 +68,12 @@ def run(args: argparse.Namespace) -> int:
         rows = read_generations(args.generations)
     except GenerationsError as exc:
         raise UsageError(str(exc)) from exc
-    out = Path(args.output_dir)
+    check_output_dir(args.output_dir)
+    out = location(args.output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create output folder {out}: {exc.strerror}") from exc
+        raise UsageError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
     loaded = load_from_args(args)
     for m in loaded.malformed:
         print(f"skipping task {m.index} ({m.problem_id}): {m.reason}", file=sys.stderr)
@@ -137,7 +145,7 @@ def evaluation_manifest(
     dataset_record = loaded.manifest_record()
     identity = {
         "dataset": dataset_record["fingerprint"],
-        "generations": str(Path(args.generations).resolve()),
+        "generations": str(location(args.generations).resolve()),
         "judge": dataclasses.asdict(judge_config),
         "code_version": defaults.CODE_VERSION,
     }
@@ -161,7 +169,7 @@ def evaluation_manifest(
 
 
 def write_outputs(
-    out: Path,
+    out: Location,
     loaded: LoadedProblems,
     results: list[ProgramResult],
     ks: list[int],

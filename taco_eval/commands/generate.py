@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, csv_list, load_from_args
+from storage.fs import is_remote
 from taco_eval.errors import UsageError
 from taco_eval.progress import GenerationProgress
 from tasks import defaults
@@ -119,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
+    if is_remote(args.output_dir):
+        raise UsageError(
+            f"-o {args.output_dir}: `taco-eval generate` writes a local folder; runs on shared storage: "
+            "taco-eval run -o s3://bucket/prefix"
+        )
     sampling = sampling_config_from_args(args)
     devices = devices_from_args(args)
     model_cfg = model_config_from_args(args)

@@ -12,6 +12,7 @@ from taco_eval.commands.common import (
     add_dataset_options,
     add_generation_options,
     add_judge_options,
+    check_output_dir,
     csv_list,
     dataset_check_from_args,
     int_list,
@@ -44,7 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dataset_check_options(p)
     g = p.add_argument_group("run")
     g.add_argument(
-        "-o", "--output-dir", default=defaults.RUN_OUTPUT_DIR, help="output root; the run goes to OUT/runs/<run_id>/"
+        "-o",
+        "--output-dir",
+        default=defaults.RUN_OUTPUT_DIR,
+        help="output root, a folder or a URL such as s3://bucket/prefix; the run goes to OUT/runs/<run_id>/",
     )
     g.add_argument(
         "--shard-size",
@@ -70,6 +74,7 @@ def flow_parameters(args: argparse.Namespace) -> dict:
     sampling_config_from_args(args)
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
+    check_output_dir(args.output_dir)
     if check is not None:
         # Refuse a check of other data here, in one line, rather than as a failed flow run. The
         # flow runs in this process and finds the problems already loaded (`load_spec` keeps them).
