@@ -138,11 +138,13 @@ def test_waiting_claimer_gets_the_lease_when_the_holder_ends(s3_bucket):
 
 def test_renewed_lease_stays_and_a_stale_one_is_taken_over(s3_bucket):
     lock = location(s3_bucket) / "run.lock"
-    with run_lock(lock, wait=False, lease_s=1.2):
-        time.sleep(3)  # past the lease time: the heartbeat renewed it
+    # S3's last-modified has whole seconds: a lease much shorter than a few seconds could look
+    # stale between renewals on a loaded machine.
+    with run_lock(lock, wait=False, lease_s=4):
+        time.sleep(5)  # past the lease time: the heartbeat (every second) renewed it
         assert json.loads(lock.read_text())["renewals"] >= 3
         with pytest.raises(RunLocked):
-            with run_lock(lock, wait=False, lease_s=1.2):
+            with run_lock(lock, wait=False, lease_s=4):
                 pass
     # A holder killed outright leaves its lease; once not renewed for lease_s it is taken over.
     lock.create(json.dumps({"host": "gone", "pid": 1, "started": "then", "lease_s": 1}).encode())
