@@ -26,7 +26,7 @@ from storage.manifest import new_manifest
 from storage.run_lock import run_lock
 from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for
 from storage.tables import read_rows
-from tasks import defaults
+from tasks import defaults, progress
 from tasks.types import JudgeConfig, MalformedRow, ProgramResult
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
@@ -177,8 +177,7 @@ def taco_eval_flow(
         progress_id = create_progress_artifact(
             progress=0.0, key="taco-eval-progress", description=f"run {run_id}: shards generated and judged"
         )
-        prev_by_lane: dict[int, Any] = {}
-        gen_futures, exec_futures = {}, {}
+        reuse: dict[int, tuple[bool, bool]] = {}  # shard → (generation reused, execution reused)
         for shard_id in sorted(chosen):
             # Trust a shard only if its file matches its seal; anything else is recomputed.
             gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id) is not None
@@ -187,6 +186,12 @@ def taco_eval_flow(
             exec_ok = gen_ok and rundir.sealed(RESULTS, shard_id) is not None
             if not exec_ok:
                 rundir.invalidate(RESULTS, shard_id)
+            reuse[shard_id] = gen_ok, exec_ok
+        _announce_work(shards, reuse, cfg.n)
+
+        prev_by_lane: dict[int, Any] = {}
+        gen_futures, exec_futures = {}, {}
+        for shard_id, (gen_ok, exec_ok) in reuse.items():
             lane = shard_id % len(lanes)
             prev = prev_by_lane.get(lane)
             gen = generate_shard_task.with_options(
@@ -270,6 +275,19 @@ def taco_eval_flow(
         summary["report_html"] = str(finished["report"].html)
         summary["regression"] = finished["regression"]
         return summary
+
+
+def _announce_work(shards: list[list[int]], reuse: dict[int, tuple[bool, bool]], n: int) -> None:
+    """Tell this process's progress sink (the CLI's bars) the samples to generate and the programs
+    to judge (one per sample until a shard's identical samples are counted) of the shards to compute."""
+    report = progress.current()
+    if report is None:
+        return
+    to_generate = sum(len(shards[s]) * n for s, (gen_ok, _) in reuse.items() if not gen_ok)
+    to_judge = sum(len(shards[s]) * n for s, (_, exec_ok) in reuse.items() if not exec_ok)
+    for stage, samples in ((progress.GENERATE, to_generate), (progress.EXECUTE, to_judge)):
+        if samples:
+            report(progress.ProgressEvent(stage, expected=samples))
 
 
 def _tuple(value: list | None) -> tuple | None:

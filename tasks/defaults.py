@@ -67,6 +67,11 @@ HISTORY_KS = (1, 10)  # the trend's columns (`taco-eval history`, history.md)
 REGRESSION_THRESHOLD = 0.02
 REGRESSION_METRIC = "pass@1"
 
+# --- progress ------------------------------------------------------------------------------------
+# Where stderr is not a terminal (CI logs, files), a running stage writes one progress line at most
+# this often (bars on a terminal redraw in place).
+PROGRESS_LINE_INTERVAL_S = 30.0
+
 # --- storage -------------------------------------------------------------------------------------
 CACHE_DIR = Path(os.environ.get("TACO_EVAL_CACHE_DIR", Path.home() / ".cache" / "taco-eval"))
 # Verdicts reused across runs, keyed by (problem content, code, judge config).

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, csv_list, load_from_args
 from taco_eval.errors import UsageError
-from taco_eval.progress import GenerationProgress
+from taco_eval.progress import ProgressDisplay
 from tasks import defaults
+from tasks.progress import GENERATE, ProgressEvent
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -157,15 +158,15 @@ def run(args: argparse.Namespace) -> int:
                 build_prompt(problems[0], sampling.prompt_format, backend.tokenizer)  # e.g. no chat template
             except (BackendError, PromptError) as exc:
                 raise UsageError(str(exc)) from exc
-    progress = GenerationProgress(remaining, enabled=not args.no_progress)
-    try:
-        summary = generate_run(
-            problems, model_cfg, sampling, out_dir, shard_size=args.shard_size, devices=devices, progress=progress
-        )
-    except (GenerationError, PromptError) as exc:
-        raise UsageError(str(exc)) from exc
-    finally:
-        progress.close()
+    with ProgressDisplay(enabled=not args.no_progress) as progress:
+        if remaining:
+            progress(ProgressEvent(GENERATE, expected=remaining))
+        try:
+            summary = generate_run(
+                problems, model_cfg, sampling, out_dir, shard_size=args.shard_size, devices=devices, progress=progress
+            )
+        except (GenerationError, PromptError) as exc:
+            raise UsageError(str(exc)) from exc
     skipped = sum(1 for s in summary.shards if s.skipped)
     done = summary.generated
     rate = summary.tokens / sum(s.wall_s for s in done) if done and sum(s.wall_s for s in done) > 0 else 0.0

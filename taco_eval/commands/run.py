@@ -19,6 +19,8 @@ from taco_eval.commands.generate import model_config_from_args, sampling_config_
 from storage.rundir import RunDir
 from taco_eval import prefect_api
 from taco_eval.errors import UsageError
+from taco_eval.progress import ProgressDisplay
+from tasks import progress
 from tasks.reporting.summary import format_summary
 from tasks import defaults
 
@@ -49,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--shard-ids", type=int_list, default=None, help="re-run only these shards")
     g.add_argument("--force", action="store_true", help="ignore caches and recompute every shard")
     g.add_argument("--json", action="store_true", help="print the run's summary as JSON instead of text")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars or lines on stderr")
     g.add_argument(
         "--wait",
         action="store_true",
@@ -106,10 +109,12 @@ def run(args: argparse.Namespace) -> int:
     from flows.taco_eval import taco_eval_flow
 
     started = time.perf_counter()
-    try:
-        state = taco_eval_flow(**params, return_state=True)
-    except RuntimeError as exc:
-        raise prefect_api.explain(exc) or exc
+    # The flow's shard tasks run in threads of this process and report to the installed display.
+    with ProgressDisplay(enabled=not args.no_progress) as display, progress.reporting_to(display):
+        try:
+            state = taco_eval_flow(**params, return_state=True)
+        except RuntimeError as exc:
+            raise prefect_api.explain(exc) or exc
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
     if summary is None:
         print(f"taco-eval run: {state.message}", file=sys.stderr)

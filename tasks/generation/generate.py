@@ -29,7 +29,8 @@ from tasks import defaults
 from tasks.types import Problem
 from tasks.generation.backends import BACKENDS, DTYPES
 from tasks.plan import chunks
-from tasks.generation.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
+from tasks.progress import ProgressSink, retracted_on_failure
+from tasks.generation.backends.base import Backend, GenerationParams, derive_seed
 from tasks.generation.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
 
 
@@ -199,38 +200,42 @@ def generate_shard(
     sampling_cfg: SamplingConfig,
     shard_id: int,
     out_path: str | os.PathLike,
-    progress: ProgressFn | None = None,
+    progress: ProgressSink | None = None,
 ) -> ShardStats:
     """Generate `sampling_cfg.n` samples for each problem and write them, atomically, as one
-    Parquet file (GENERATIONS_SCHEMA, one row per sample)."""
+    Parquet file (GENERATIONS_SCHEMA, one row per sample). Samples and tokens go to `progress` as
+    batches finish (taken back if the shard fails)."""
     backend = load_backend(model_cfg)
     prompts = build_prompts(problems, sampling_cfg.prompt_format, backend.tokenizer)
     params = sampling_cfg.params(shard_id)
     backend.reset_peak_memory()
-    start = time.perf_counter()
-    samples = backend.generate(prompts, params, progress) if problems else []
-    wall = time.perf_counter() - start
-    rows = []
-    tokens = 0
-    for problem, per_problem in zip(problems, samples):
-        for idx, s in enumerate(per_problem):
-            rows.append(
-                {
-                    "task_id": problem.task_id,
-                    "problem_id": problem.problem_id,
-                    "sample_idx": idx,
-                    "completion": s.text,
-                    "code": extract_code(s.text, sampling_cfg.prompt_format),
-                    "num_tokens": s.num_tokens,
-                    "finish_reason": s.finish_reason,
-                    "seed": s.seed,
-                    "batch_size": s.batch_size,
-                }
+    with retracted_on_failure(progress) as report:
+        start = time.perf_counter()
+        samples = backend.generate(prompts, params, report) if problems else []
+        wall = time.perf_counter() - start
+        rows = []
+        tokens = 0
+        for problem, per_problem in zip(problems, samples):
+            for idx, s in enumerate(per_problem):
+                rows.append(
+                    {
+                        "task_id": problem.task_id,
+                        "problem_id": problem.problem_id,
+                        "sample_idx": idx,
+                        "completion": s.text,
+                        "code": extract_code(s.text, sampling_cfg.prompt_format),
+                        "num_tokens": s.num_tokens,
+                        "finish_reason": s.finish_reason,
+                        "seed": s.seed,
+                        "batch_size": s.batch_size,
+                    }
+                )
+            tokens += (
+                per_problem[0].num_tokens
+                if sampling_cfg.greedy and per_problem
+                else sum(s.num_tokens for s in per_problem)
             )
-        tokens += (
-            per_problem[0].num_tokens if sampling_cfg.greedy and per_problem else sum(s.num_tokens for s in per_problem)
-        )
-    write_rows(out_path, rows, GENERATIONS_SCHEMA)
+        write_rows(out_path, rows, GENERATIONS_SCHEMA)
     size = backend.batch_size_in_use
     if size is None and rows:
         size = rows[-1]["batch_size"]
@@ -445,7 +450,7 @@ def generate_run(
     *,
     shard_size: int = defaults.GENERATE_SHARD_SIZE,
     devices: Sequence[str] | None = None,
-    progress: ProgressFn | None = None,
+    progress: ProgressSink | None = None,
     on_shard: Callable[[ShardStats], None] | None = None,
     write_json_file: bool = True,
 ) -> RunSummary:

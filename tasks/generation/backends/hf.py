@@ -44,10 +44,10 @@ from tasks.generation.backends.base import (
     Backend,
     BackendError,
     GenerationParams,
-    ProgressFn,
     Sample,
     derive_seed,
 )
+from tasks.progress import GENERATE, ProgressEvent, ProgressSink
 
 AUTO_START_CUDA = 256  # "start high": sequences per generate call before any OOM
 AUTO_START_CPU = 64  # CPU throughput flattens out well before this (README, "Generation benchmark")
@@ -397,7 +397,7 @@ class HFBackend(Backend):
         return None
 
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressSink | None = None
     ) -> list[list[Sample]]:
         with self._lock:
             return self._generate(list(prompts), params, progress)
@@ -495,7 +495,7 @@ class HFBackend(Backend):
 
             torch.cuda.empty_cache()
 
-    def _generate(self, prompts: list[str], params: GenerationParams, progress: ProgressFn | None):
+    def _generate(self, prompts: list[str], params: GenerationParams, progress: ProgressSink | None):
         if not prompts:
             return []
         encoded = [self.encode(p) for p in prompts]
@@ -535,7 +535,7 @@ class HFBackend(Backend):
                 results[prompt_index][offset : offset + count] = samples[g * count : (g + 1) * count]
             if progress is not None:
                 factor = params.n if params.greedy else 1
-                progress(len(samples) * factor, sum(s.num_tokens for s in samples))
+                progress(ProgressEvent(GENERATE, done=len(samples) * factor, work=sum(s.num_tokens for s in samples)))
             if len(group) == 1 and (offset > 0 or count < per_prompt):
                 offset += count
                 if offset >= per_prompt:

@@ -17,9 +17,9 @@ from tasks.generation.backends.base import (
     BackendError,
     BackendUnavailable,
     GenerationParams,
-    ProgressFn,
     Sample,
 )
+from tasks.progress import GENERATE, ProgressEvent, ProgressSink
 
 INSTALL_HINT = "the vLLM backend needs the vllm package: pip install 'taco-eval[vllm]' (Linux with a CUDA GPU)"
 
@@ -80,7 +80,7 @@ class VLLMBackend(Backend):
         return self._vllm.SamplingParams(**kwargs)
 
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressSink | None = None
     ) -> list[list[Sample]]:
         prompts = list(prompts)
         if not prompts:
@@ -106,5 +106,5 @@ class VLLMBackend(Backend):
                 )
             results.append(samples)
             if progress is not None:
-                progress(len(samples), sum(s.num_tokens for s in samples))
+                progress(ProgressEvent(GENERATE, done=len(samples), work=sum(s.num_tokens for s in samples)))
         return results
