@@ -77,7 +77,7 @@ def taco_eval_flow(
     top_p: float = defaults.DEFAULT_TOP_P,
     max_tokens: int = defaults.RUN_MAX_TOKENS,
     seed: int = defaults.DEFAULT_SEED,
-    prompt_format: str = "taco",
+    prompt_format: str = defaults.DEFAULT_PROMPT_FORMAT,
     batch_size: str = "auto",
     timeout: float = defaults.DEFAULT_TIMEOUT_S,
     memory_limit_mb: int = defaults.DEFAULT_MEMORY_LIMIT_MB,
@@ -248,6 +248,10 @@ def taco_eval_flow(
             for s in range(len(shards))
         }
         manifest["completed_shards"], manifest["failed_shards"] = done, failed
+        # What `auto` became, as each shard's generation found it in the model's tokenizer.
+        generated = [s["generation"] or {} for s in manifest["shards"].values()]
+        used = sorted({g["prompt_format"] for g in generated if g.get("prompt_format")})
+        manifest["prompt_format"] = ", ".join(used) or None
         write_json(rundir.manifest, manifest)
         summary = {
             "run_id": run_id,
@@ -255,6 +259,7 @@ def taco_eval_flow(
             "metrics": metrics_summary,
             "completed_shards": done,
             "failed_shards": failed,
+            "prompt_format": manifest["prompt_format"],
         }
         if failed:
             # A partial run is reported but not indexed: it would raise a false regression alert.

@@ -48,6 +48,9 @@ DEFAULT_MODEL = "smollm2"  # `run` and the flow; `generate` has no default model
 DEFAULT_TEMPERATURE = 0.2  # 0 → greedy decoding
 DEFAULT_TOP_P = 0.95
 DEFAULT_SEED = 1234
+# auto: the model's chat template when its tokenizer has one, else TACO's completion prompt
+# (tasks/generation/prompts.py); "taco" and "chat" force one.
+DEFAULT_PROMPT_FORMAT = "auto"
 # `taco-eval generate` (and `find-batch-size`'s model options): a real evaluation's sizes.
 GENERATE_N = 20
 GENERATE_MAX_TOKENS = 512

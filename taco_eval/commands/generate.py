@@ -17,6 +17,7 @@ from taco_eval.errors import UsageError
 from taco_eval.progress import ProgressDisplay
 from tasks import defaults
 from tasks.progress import GENERATE, ProgressEvent
+from tasks.reporting.summary import prompt_format_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -177,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
         f"{','.join(map(str, sizes)) or '-'}; {skipped} complete shard(s) kept",
         file=sys.stderr,
     )
+    if summary.prompt_formats:
+        used = ", ".join(summary.prompt_formats)
+        print(f"prompt format: {prompt_format_text(args.prompt_format, used)}", file=sys.stderr)
     if summary.generation_paths:
         print(f"generation path: {'; '.join(summary.generation_paths)}", file=sys.stderr)
     if summary.failed:

@@ -21,7 +21,7 @@ from taco_eval import prefect_api
 from taco_eval.errors import UsageError
 from taco_eval.progress import ProgressDisplay
 from tasks import progress
-from tasks.reporting.summary import format_summary
+from tasks.reporting.summary import format_summary, prompt_format_text
 from tasks import defaults
 
 
@@ -119,17 +119,23 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:
         print(f"taco-eval run: {state.message}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, indent=2) if args.json else readable_summary(summary, time.perf_counter() - started))
+    print(
+        json.dumps(summary, indent=2)
+        if args.json
+        else readable_summary(summary, time.perf_counter() - started, args.prompt_format)
+    )
     return 0
 
 
-def readable_summary(summary: dict, wall_s: float) -> str:
-    """pass@k overall and by difficulty, the verdict mix, shards, wall time, where the report is."""
+def readable_summary(summary: dict, wall_s: float, asked_prompt_format: str) -> str:
+    """pass@k overall and by difficulty, the verdict mix, the prompt format, shards, wall time,
+    where the report is."""
     metrics = json.loads(RunDir(summary["run_dir"]).metrics.read_text())
     failed = summary["failed_shards"]
     return "\n".join([
         f"run {summary['run_id']} ({summary['run_dir']})",
         format_summary(metrics),
+        f"prompt format: {prompt_format_text(asked_prompt_format, summary.get('prompt_format'))}",
         f"shards: {len(summary['completed_shards'])} completed" + (f", failed {failed}" if failed else ""),
         f"wall time: {wall_s:.0f} s",
         f"report: {summary.get('report_html')}",

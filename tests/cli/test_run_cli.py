@@ -1,5 +1,6 @@
-"""`taco-eval run` shows generation and execution progress on stderr while its shards run in
-Prefect tasks, ending at the run's real numbers, and leaves stdout to the summary (`--json`)."""
+"""`taco-eval run` end to end: generation and execution progress on stderr while its shards run in
+Prefect tasks, ending at the run's real numbers; stdout left to the summary (`--json`); the prompt
+format `auto` resolved to, in the shards' records, the manifest, the summary and the report."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_run_progress_ends_at_the_real_numbers_of_samples_and_programs(prefect_api, tiny_model_dir, tmp_path):
+def test_run_shows_progress_and_records_the_prompt_format(prefect_api, tiny_model_dir, tmp_path):
     # Greedy decoding repeats a problem's sample n times: 12 samples, but one program per problem.
     cmd = [sys.executable, "-m", "taco_eval", "run", "-d", "samples", "--limit", "4", "--shard-size", "2",
            "-m", str(tiny_model_dir), "-n", "3", "--temperature", "0", "--max-tokens", "12", "-b", "4",
@@ -41,3 +42,8 @@ def test_run_progress_ends_at_the_real_numbers_of_samples_and_programs(prefect_a
         rf"generate: {samples}/{samples} samples \(100%\), {tokens} tokens, [\d,.]+ tokens/s", lines["generate"][-1]
     )
     assert lines["execute"][-1].startswith(f"execute: {programs}/{programs} programs (100%), {tests} tests")
+
+    # The tiny model's tokenizer has a chat template: the default `auto` chose it, and says so.
+    assert manifest["config"]["prompt_format"] == "auto" and manifest["prompt_format"] == "chat"
+    assert {s["generation"]["prompt_format"] for s in shards} == {"chat"} and summary["prompt_format"] == "chat"
+    assert "| prompt format | chat (auto) |" in (Path(summary["run_dir"]) / "report.md").read_text()
