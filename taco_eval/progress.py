@@ -30,11 +30,11 @@ class _Stage:
     done: int = 0
     work: int = 0
     expected: int = 0
-    # The rate is measured from the first finished unit to the last: the first one's work is
-    # excluded, as when it started is unknown (model load, a shard's start-up).
-    first_done_at: float | None = None
-    last_done_at: float | None = None
-    work_before: int = 0
+    # Seconds the stage was busy: the union of the reporters' intervals [arrival - seconds, arrival],
+    # so two lanes at once count once and the wait between shards (execution waiting for the next
+    # generation) not at all.
+    busy_s: float = 0.0
+    busy_until: float = float("-inf")
     last_line_at: float | None = None
     last_line: str = ""
     bar: Any = None
@@ -43,15 +43,14 @@ class _Stage:
         self.done += event.done
         self.work += event.work
         self.expected += event.expected
-        if event.done > 0:
-            if self.first_done_at is None:
-                self.first_done_at, self.work_before = now, self.work
-            self.last_done_at = now
+        if event.seconds >= 0:
+            self.busy_s += max(0.0, now - max(now - event.seconds, self.busy_until))
+            self.busy_until = max(self.busy_until, now)
+        else:  # a failed shard's report taken back
+            self.busy_s = max(0.0, self.busy_s + event.seconds)
 
     def rate(self) -> float | None:
-        if self.first_done_at is None or self.last_done_at is None or self.last_done_at <= self.first_done_at:
-            return None
-        return (self.work - self.work_before) / (self.last_done_at - self.first_done_at)
+        return self.work / self.busy_s if self.busy_s > 0 and self.work > 0 else None
 
     def rate_text(self) -> str:
         rate = self.rate()
@@ -102,7 +101,9 @@ class ProgressDisplay:
             stage.add(event, now)
             if self.on_terminal:
                 self._draw(stage)
-            elif stage.last_line_at is None or now - stage.last_line_at >= self.line_interval_s:
+            elif stage.last_line_at is None or (
+                now - stage.last_line_at >= self.line_interval_s and stage.line() != stage.last_line
+            ):
                 self._write_line(stage, now)
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ class ProgressEvent:
     done: int = 0  # units finished (samples, programs)
     work: int = 0  # what finishing them took (tokens generated, tests run)
     expected: int = 0  # change to the number of units the stage expects
+    seconds: float = 0.0  # time the reporter spent on them since its previous event (rates use it)
 
 
 ProgressSink = Callable[[ProgressEvent], None]
@@ -65,21 +66,21 @@ def retracted_on_failure(sink: ProgressSink | None) -> Iterator[ProgressSink | N
     if sink is None:
         yield None
         return
+    fields = ("done", "work", "expected", "seconds")
     passed: Counter[tuple[str, str]] = Counter()
     lock = threading.Lock()
 
     def forward(event: ProgressEvent) -> None:
         with lock:
-            passed[event.stage, "done"] += event.done
-            passed[event.stage, "work"] += event.work
-            passed[event.stage, "expected"] += event.expected
+            for name in fields:
+                passed[event.stage, name] += getattr(event, name)
         sink(event)
 
     try:
         yield forward
     except BaseException:
         for stage in STAGES:
-            taken = {field: passed[stage, field] for field in ("done", "work", "expected")}
+            taken = {name: -passed[stage, name] for name in fields}
             if any(taken.values()):
-                sink(ProgressEvent(stage, -taken["done"], -taken["work"], -taken["expected"]))
+                sink(ProgressEvent(stage, **taken))
         raise

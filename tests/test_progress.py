@@ -59,6 +59,8 @@ def test_generate_shard_reports_each_batch_and_they_add_up(tiny_model_dir, tmp_p
     assert {e.stage for e in events} == {GENERATE}
     assert len(events) > 1  # batches of 2 sequences: reported as they finish, not once at the end
     assert totals(events, GENERATE) == (stats.samples, stats.tokens, 0) == (6, stats.tokens, 0)
+    # Each batch says how long it took: the time the rates are measured over.
+    assert all(e.seconds > 0 for e in events) and sum(e.seconds for e in events) <= stats.wall_s
 
 
 def test_evaluate_samples_counts_programs_not_identical_samples(tmp_path):
@@ -86,5 +88,6 @@ def test_evaluate_samples_counts_programs_not_identical_samples(tmp_path):
             assert len(samples) + correction == stats.programs == done == 3
             assert work == stats.tests_run == (4 if attempt == "fresh" else 0)  # 2 + 2 + 0 (no test runs)
             assert events[0].done == stats.programs_cached
+            assert all(e.seconds >= 0 for e in events) and sum(e.seconds for e in events) <= stats.wall_s
     finally:
         cache.close()

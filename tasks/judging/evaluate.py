@@ -132,8 +132,16 @@ def evaluate_samples(
         verdicts.update(cache.get_many(unique))
         stats.programs_cached = len(verdicts)
     from_cache = set(verdicts)
+    reported_at = time.perf_counter()
     if progress:
-        progress(ProgressEvent(EXECUTE, done=stats.programs_cached, expected=stats.programs - len(samples)))
+        progress(
+            ProgressEvent(
+                EXECUTE,
+                done=stats.programs_cached,
+                expected=stats.programs - len(samples),
+                seconds=reported_at - start,
+            )
+        )
     todo = [k for k in unique if k not in verdicts]
     # Longest programs first so the last worker to finish is not stuck with a 200-test problem.
     todo.sort(key=lambda k: -unique[k][0].num_tests)
@@ -172,7 +180,9 @@ def evaluate_samples(
                 stats.tests_run += verdict["tests_run"]
                 stats.wall_s = time.perf_counter() - start
                 if progress:
-                    progress(ProgressEvent(EXECUTE, done=1, work=verdict["tests_run"]))
+                    now = time.perf_counter()
+                    progress(ProgressEvent(EXECUTE, done=1, work=verdict["tests_run"], seconds=now - reported_at))
+                    reported_at = now
             stats.worker_restarts = pool.worker_restarts - restarts_before
     stats.wall_s = time.perf_counter() - start
 

@@ -504,6 +504,7 @@ class HFBackend(Backend):
         results: list[list[Sample | None]] = [[None] * per_prompt for _ in prompts]
         size = self._start_size(params, len(encoded[order[0]])) if self.batch_sequences else 1
         pos, offset = 0, 0  # next prompt (in `order`) and next sample of that prompt
+        reported_at = time.perf_counter()
         while pos < len(order):
             if offset > 0 or per_prompt > size:
                 group, count = [order[pos]], min(size, per_prompt - offset)
@@ -535,7 +536,10 @@ class HFBackend(Backend):
                 results[prompt_index][offset : offset + count] = samples[g * count : (g + 1) * count]
             if progress is not None:
                 factor = params.n if params.greedy else 1
-                progress(ProgressEvent(GENERATE, done=len(samples) * factor, work=sum(s.num_tokens for s in samples)))
+                now = time.perf_counter()
+                tokens = sum(s.num_tokens for s in samples)
+                progress(ProgressEvent(GENERATE, done=len(samples) * factor, work=tokens, seconds=now - reported_at))
+                reported_at = now
             if len(group) == 1 and (offset > 0 or count < per_prompt):
                 offset += count
                 if offset >= per_prompt:

@@ -8,6 +8,7 @@ string is kept in the completion, as with the HF backend, and `code` is cut at i
 
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 from tasks.generation.backends.base import (
@@ -85,6 +86,7 @@ class VLLMBackend(Backend):
         prompts = list(prompts)
         if not prompts:
             return []
+        reported_at = time.perf_counter()
         outputs = self.llm.generate(prompts, self.sampling_params(params), use_tqdm=False)
         # vLLM batches the whole submission; record that as the batch size.
         size = len(prompts) * params.n
@@ -106,5 +108,8 @@ class VLLMBackend(Backend):
                 )
             results.append(samples)
             if progress is not None:
-                progress(ProgressEvent(GENERATE, done=len(samples), work=sum(s.num_tokens for s in samples)))
+                now = time.perf_counter()
+                tokens = sum(s.num_tokens for s in samples)
+                progress(ProgressEvent(GENERATE, done=len(samples), work=tokens, seconds=now - reported_at))
+                reported_at = now
         return results
