@@ -25,7 +25,7 @@ from storage.verdict_cache import VerdictCache
 from tasks import defaults
 from tasks.dataset_check.check import run_check
 from tasks.execution import sandbox
-from tasks.judging.evaluate import EvaluationStats
+from tasks.progress import ProgressEvent
 from tasks.problems import load_problems
 from tasks.reporting.check_report import build_check_report
 from tasks.types import JudgeConfig
@@ -46,13 +46,19 @@ def check_dataset_task(
         progress=0.0, key="taco-eval-check-progress", description="reference solutions run"
     )
 
-    def on_progress(stats: EvaluationStats, tests: int) -> None:
-        done = stats.programs_cached + stats.programs_executed
-        if done == stats.programs or done % PROGRESS_EVERY == 0:
+    counts = {"done": 0, "expected": 0, "tests": 0, "shown": 0}
+
+    def on_progress(event: ProgressEvent) -> None:
+        counts["done"] += event.done
+        counts["expected"] += event.expected
+        counts["tests"] += event.work
+        done, expected = counts["done"], counts["expected"]
+        if done and (done == expected or done - counts["shown"] >= PROGRESS_EVERY):
+            counts["shown"] = done
             update_progress_artifact(
                 progress_id,
-                100.0 * done / max(1, stats.programs),
-                description=f"{done} of {stats.programs} programs, {stats.tests_run} tests",
+                100.0 * done / max(1, expected),
+                description=f"{done} of {expected} programs, {counts['tests']} tests",
             )
 
     cache = VerdictCache(defaults.VERDICT_CACHE)
@@ -64,7 +70,7 @@ def check_dataset_task(
             max_solutions=max_solutions,
             workers=workers,
             cache=cache,
-            on_progress=on_progress,
+            progress=on_progress,
         )
     finally:
         cache.close()

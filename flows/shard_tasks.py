@@ -16,7 +16,7 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from storage.rundir import GENERATIONS, RESULTS, RunDir, shard_content
 from storage.verdict_cache import VerdictCache
-from tasks import defaults
+from tasks import defaults, progress
 from tasks.types import JudgeConfig
 from tasks.plan import DatasetSpec
 from tasks.problems import load_spec
@@ -61,7 +61,12 @@ def generate_shard_task(
     by_id = load_spec(_spec(dataset)).by_task_id()
     problems = [by_id[t] for t in task_ids]
     stats = generate_shard(
-        problems, ModelConfig(**model), SamplingConfig(**sampling), shard_id, rundir.shard(GENERATIONS, shard_id)
+        problems,
+        ModelConfig(**model),
+        SamplingConfig(**sampling),
+        shard_id,
+        rundir.shard(GENERATIONS, shard_id),
+        progress.current(),
     )
     return rundir.seal(GENERATIONS, shard_id, dataclasses.asdict(stats), content)
 
@@ -95,6 +100,7 @@ def execute_shard_task(
             JudgeConfig(**judge),
             workers,
             cache,
+            progress.current(),
         )
     finally:
         cache.close()

@@ -26,7 +26,7 @@ from storage.manifest import new_manifest
 from storage.run_lock import run_lock
 from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for, shard_content
 from storage.tables import read_rows
-from tasks import defaults
+from tasks import defaults, progress
 from tasks.types import JudgeConfig, MalformedRow, ProgramResult
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
@@ -80,7 +80,7 @@ def taco_eval_flow(
     top_p: float = defaults.DEFAULT_TOP_P,
     max_tokens: int = defaults.RUN_MAX_TOKENS,
     seed: int = defaults.DEFAULT_SEED,
-    prompt_format: str = "taco",
+    prompt_format: str = defaults.DEFAULT_PROMPT_FORMAT,
     batch_size: str = "auto",
     timeout: float = defaults.DEFAULT_TIMEOUT_S,
     memory_limit_mb: int = defaults.DEFAULT_MEMORY_LIMIT_MB,
@@ -200,8 +200,7 @@ def taco_eval_flow(
         progress_id = create_progress_artifact(
             progress=0.0, key="taco-eval-progress", description=f"run {run_id}: shards generated and judged"
         )
-        prev_by_lane: dict[int, Any] = {}
-        gen_futures, exec_futures = {}, {}
+        reuse: dict[int, tuple[bool, bool]] = {}  # shard → (generation reused, execution reused)
         for shard_id in sorted(chosen):
             # Trust a shard only if its file matches its seal and the seal its plan; anything else
             # is recomputed.
@@ -212,6 +211,12 @@ def taco_eval_flow(
             exec_ok = gen_ok and rundir.sealed(RESULTS, shard_id) is not None
             if not exec_ok:
                 rundir.invalidate(RESULTS, shard_id)
+            reuse[shard_id] = gen_ok, exec_ok
+        _announce_work(shards, reuse, cfg.n)
+
+        prev_by_lane: dict[int, Any] = {}
+        gen_futures, exec_futures = {}, {}
+        for shard_id, (gen_ok, exec_ok) in reuse.items():
             lane = shard_id % len(lanes)
             prev = prev_by_lane.get(lane)
             gen = generate_shard_task.with_options(
@@ -273,6 +278,10 @@ def taco_eval_flow(
             for s in range(len(shards))
         }
         manifest["completed_shards"], manifest["failed_shards"] = done, failed
+        # What `auto` became, as each shard's generation found it in the model's tokenizer.
+        generated = [s["generation"] or {} for s in manifest["shards"].values()]
+        used = sorted({g["prompt_format"] for g in generated if g.get("prompt_format")})
+        manifest["prompt_format"] = ", ".join(used) or None
         write_json(rundir.manifest, manifest)
         summary = {
             "run_id": run_id,
@@ -280,6 +289,7 @@ def taco_eval_flow(
             "metrics": metrics_summary,
             "completed_shards": done,
             "failed_shards": failed,
+            "prompt_format": manifest["prompt_format"],
         }
         if failed:
             # A partial run is reported but not indexed: it would raise a false regression alert.
@@ -300,6 +310,19 @@ def taco_eval_flow(
         summary["report_html"] = str(finished["report"].html)
         summary["regression"] = finished["regression"]
         return summary
+
+
+def _announce_work(shards: list[list[int]], reuse: dict[int, tuple[bool, bool]], n: int) -> None:
+    """Tell this process's progress sink (the CLI's bars) the samples to generate and the programs
+    to judge (one per sample until a shard's identical samples are counted) of the shards to compute."""
+    report = progress.current()
+    if report is None:
+        return
+    to_generate = sum(len(shards[s]) * n for s, (gen_ok, _) in reuse.items() if not gen_ok)
+    to_judge = sum(len(shards[s]) * n for s, (_, exec_ok) in reuse.items() if not exec_ok)
+    for stage, samples in ((progress.GENERATE, to_generate), (progress.EXECUTE, to_judge)):
+        if samples:
+            report(progress.ProgressEvent(stage, expected=samples))
 
 
 def _tuple(value: list | None) -> tuple | None:

@@ -48,6 +48,9 @@ DEFAULT_MODEL = "smollm2"  # `run` and the flow; `generate` has no default model
 DEFAULT_TEMPERATURE = 0.2  # 0 → greedy decoding
 DEFAULT_TOP_P = 0.95
 DEFAULT_SEED = 1234
+# auto: the model's chat template when its tokenizer has one, else TACO's completion prompt
+# (tasks/generation/prompts.py); "taco" and "chat" force one.
+DEFAULT_PROMPT_FORMAT = "auto"
 # `taco-eval generate` (and `find-batch-size`'s model options): a real evaluation's sizes.
 GENERATE_N = 20
 GENERATE_MAX_TOKENS = 512
@@ -70,6 +73,11 @@ HISTORY_KS = (1, 10)  # the trend's columns (`taco-eval history`, history.md)
 # Absolute drop in pass@1 (0.02 = 2 percentage points) that emits `taco-eval.regression`.
 REGRESSION_THRESHOLD = 0.02
 REGRESSION_METRIC = "pass@1"
+
+# --- progress ------------------------------------------------------------------------------------
+# Where stderr is not a terminal (CI logs, files), a running stage writes one progress line at most
+# this often (bars on a terminal redraw in place).
+PROGRESS_LINE_INTERVAL_S = 30.0
 
 # --- storage -------------------------------------------------------------------------------------
 CACHE_DIR = Path(os.environ.get("TACO_EVAL_CACHE_DIR", Path.home() / ".cache" / "taco-eval"))

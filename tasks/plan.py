@@ -43,7 +43,7 @@ class RunConfig:
     top_p: float = defaults.DEFAULT_TOP_P
     max_tokens: int = defaults.RUN_MAX_TOKENS
     seed: int = defaults.DEFAULT_SEED
-    prompt_format: str = "taco"
+    prompt_format: str = defaults.DEFAULT_PROMPT_FORMAT
     batch_size: int | str = "auto"
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     workers: int | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 from storage.verdict_cache import VerdictCache
 from taco_eval.commands.common import add_dataset_options, add_judge_options, judge_config_from_args, load_from_args
 from taco_eval.errors import UsageError
-from taco_eval.progress import EvaluationProgress
+from taco_eval.progress import ProgressDisplay
 from tasks import defaults
 from tasks.dataset_check.check import run_check
 from tasks.reporting.check_report import build_check_report, format_check_summary
@@ -50,11 +50,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipping task {m.index} ({m.problem_id}): {m.reason}", file=sys.stderr)
     if not loaded.problems and not loaded.malformed:
         raise UsageError("no problems match the selection")
-    refs = [loaded.solutions[p.task_id] for p in loaded.problems]
-    solutions = sum(len(r.codes) for r in refs if r.error is None)
     cache = None if args.no_cache else VerdictCache(defaults.VERDICT_CACHE)
     try:
-        with EvaluationProgress(solutions, desc=f"running {solutions} reference solutions") as progress:
+        with ProgressDisplay() as progress:
             summary, _ = run_check(
                 loaded,
                 judge_config,
@@ -62,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 max_solutions=args.max_solutions,
                 workers=args.workers,
                 cache=cache,
-                on_progress=progress.update,
+                progress=progress,
             )
     finally:
         if cache is not None:

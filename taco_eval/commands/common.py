@@ -7,6 +7,7 @@ import argparse
 from storage.fs import unreachable
 from tasks import defaults
 from tasks.generation.backends import BACKENDS, DTYPES
+from tasks.generation.prompts import PROMPT_CHOICES
 from taco_eval.errors import UsageError
 from tasks.types import JudgeConfig
 from tasks.execution import sandbox
@@ -222,5 +223,11 @@ def add_generation_options(
     g.add_argument("--temperature", type=float, default=defaults.DEFAULT_TEMPERATURE, help="0 means greedy decoding")
     g.add_argument("--top-p", type=float, default=defaults.DEFAULT_TOP_P)
     g.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
-    g.add_argument("--prompt-format", choices=("taco", "chat"), default="taco")
+    g.add_argument(
+        "--prompt-format",
+        choices=PROMPT_CHOICES,
+        default=defaults.DEFAULT_PROMPT_FORMAT,
+        help="auto (default): the model's chat template when its tokenizer has one, else TACO's prompt; "
+        "taco: TACO's completion prompt; chat: the chat template (an error without one)",
+    )
     g.add_argument("--backend", choices=BACKENDS, default="hf")

@@ -18,7 +18,7 @@ from taco_eval.commands.common import (
     load_from_args,
     verified_selection,
 )
-from taco_eval.progress import EvaluationProgress
+from taco_eval.progress import ProgressDisplay
 from tasks.types import JudgeConfig, ProgramResult
 from storage.atomic import write_json
 from storage.fs import Location, location
@@ -31,6 +31,7 @@ from tasks.judging.evaluate import EvaluationStats, Sample, evaluate_samples
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec
+from tasks.progress import EXECUTE, ProgressEvent
 from tasks.problems import LoadedProblems
 from tasks.reporting.summary import format_summary
 from tasks.dataset_check.subset import VerifiedSelection, keep_usable
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
     cache = None if args.no_cache else VerdictCache(defaults.VERDICT_CACHE)
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
-    with EvaluationProgress(len(samples)) as progress:
+    with ProgressDisplay() as progress:
+        progress(ProgressEvent(EXECUTE, expected=len(samples)))
         results, stats = evaluate_samples(
             loaded.by_task_id(),
             samples,
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             cache=cache,
             skipped=skipped,
-            on_progress=progress.update,
+            progress=progress,
         )
     if cache is not None:
         cache.close()

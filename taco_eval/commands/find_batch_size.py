@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from taco_eval.commands.generate import model_config_from_args
     from tasks.generation.backends.base import BackendError
     from tasks.generation.generate import GenerationError, build_prompts, find_batch_size, load_backend
-    from tasks.generation.prompts import PromptError
+    from tasks.generation.prompts import PromptError, resolve_prompt_format
+    from tasks.reporting.summary import prompt_format_text
 
     if args.max_batch_size < 1:
         raise UsageError(f"--max-batch-size must be at least 1, got {args.max_batch_size}")
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no problems to take a prompt from")
     try:
         backend = load_backend(model_cfg)
-        prompts = build_prompts(problems, args.prompt_format, backend.tokenizer)
+        prompt_format = resolve_prompt_format(args.prompt_format, backend.tokenizer)
+        prompts = build_prompts(problems, prompt_format, backend.tokenizer)
     except (BackendError, PromptError) as exc:
         raise UsageError(str(exc)) from exc
     prompt = max(prompts, key=lambda p: len(backend.encode(p)))
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if sizes[-1] != args.max_batch_size:
         sizes.append(args.max_batch_size)
     print(
-        f"device {backend.device}, prompt of {len(backend.encode(prompt))} tokens, "
+        f"device {backend.device}, prompt of {len(backend.encode(prompt))} tokens in the "
+        f"{prompt_format_text(args.prompt_format, prompt_format)} format, "
         f"{args.max_tokens} new tokens per sequence",
         file=sys.stderr,
     )

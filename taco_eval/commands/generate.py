@@ -15,8 +15,10 @@ from pathlib import Path
 from taco_eval.commands.common import add_dataset_options, add_generation_options, csv_list, load_from_args
 from storage.fs import is_remote
 from taco_eval.errors import UsageError
-from taco_eval.progress import GenerationProgress
+from taco_eval.progress import ProgressDisplay
 from tasks import defaults
+from tasks.progress import GENERATE, ProgressEvent
+from tasks.reporting.summary import prompt_format_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -162,15 +164,15 @@ def run(args: argparse.Namespace) -> int:
                 build_prompt(problems[0], sampling.prompt_format, backend.tokenizer)  # e.g. no chat template
             except (BackendError, PromptError) as exc:
                 raise UsageError(str(exc)) from exc
-    progress = GenerationProgress(remaining, enabled=not args.no_progress)
-    try:
-        summary = generate_run(
-            problems, model_cfg, sampling, out_dir, shard_size=args.shard_size, devices=devices, progress=progress
-        )
-    except (GenerationError, PromptError) as exc:
-        raise UsageError(str(exc)) from exc
-    finally:
-        progress.close()
+    with ProgressDisplay(enabled=not args.no_progress) as progress:
+        if remaining:
+            progress(ProgressEvent(GENERATE, expected=remaining))
+        try:
+            summary = generate_run(
+                problems, model_cfg, sampling, out_dir, shard_size=args.shard_size, devices=devices, progress=progress
+            )
+        except (GenerationError, PromptError) as exc:
+            raise UsageError(str(exc)) from exc
     skipped = sum(1 for s in summary.shards if s.skipped)
     done = summary.generated
     rate = summary.tokens / sum(s.wall_s for s in done) if done and sum(s.wall_s for s in done) > 0 else 0.0
@@ -181,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
         f"{','.join(map(str, sizes)) or '-'}; {skipped} complete shard(s) kept",
         file=sys.stderr,
     )
+    if summary.prompt_formats:
+        used = ", ".join(summary.prompt_formats)
+        print(f"prompt format: {prompt_format_text(args.prompt_format, used)}", file=sys.stderr)
     if summary.generation_paths:
         print(f"generation path: {'; '.join(summary.generation_paths)}", file=sys.stderr)
     if summary.failed:

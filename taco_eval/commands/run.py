@@ -23,7 +23,9 @@ from taco_eval.commands.generate import model_config_from_args, sampling_config_
 from storage.rundir import RunDir
 from taco_eval import prefect_api
 from taco_eval.errors import UsageError
-from tasks.reporting.summary import format_summary
+from taco_eval.progress import ProgressDisplay
+from tasks import progress
+from tasks.reporting.summary import format_summary, prompt_format_text
 from tasks import defaults
 from tasks.plan import DatasetSpec
 from tasks.problems import DatasetError, LoadedProblems, load_spec
@@ -59,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--shard-ids", type=int_list, default=None, help="re-run only these shards")
     g.add_argument("--force", action="store_true", help="ignore caches and recompute every shard")
     g.add_argument("--json", action="store_true", help="print the run's summary as JSON instead of text")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars or lines on stderr")
     g.add_argument(
         "--wait",
         action="store_true",
@@ -141,25 +144,33 @@ def run(args: argparse.Namespace) -> int:
     from flows.taco_eval import taco_eval_flow
 
     started = time.perf_counter()
-    try:
-        state = taco_eval_flow(**params, return_state=True)
-    except RuntimeError as exc:
-        raise prefect_api.explain(exc) or exc
+    # The flow's shard tasks run in threads of this process and report to the installed display.
+    with ProgressDisplay(enabled=not args.no_progress) as display, progress.reporting_to(display):
+        try:
+            state = taco_eval_flow(**params, return_state=True)
+        except RuntimeError as exc:
+            raise prefect_api.explain(exc) or exc
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
     if summary is None:
         print(f"taco-eval run: {state.message}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, indent=2) if args.json else readable_summary(summary, time.perf_counter() - started))
+    print(
+        json.dumps(summary, indent=2)
+        if args.json
+        else readable_summary(summary, time.perf_counter() - started, args.prompt_format)
+    )
     return 0
 
 
-def readable_summary(summary: dict, wall_s: float) -> str:
-    """pass@k overall and by difficulty, the verdict mix, shards, wall time, where the report is."""
+def readable_summary(summary: dict, wall_s: float, asked_prompt_format: str) -> str:
+    """pass@k overall and by difficulty, the verdict mix, the prompt format, shards, wall time,
+    where the report is."""
     metrics = json.loads(RunDir(summary["run_dir"]).metrics.read_text())
     failed = summary["failed_shards"]
     return "\n".join([
         f"run {summary['run_id']} ({summary['run_dir']})",
         format_summary(metrics),
+        f"prompt format: {prompt_format_text(asked_prompt_format, summary.get('prompt_format'))}",
         f"shards: {len(summary['completed_shards'])} completed" + (f", failed {failed}" if failed else ""),
         f"wall time: {wall_s:.0f} s",
         f"report: {summary.get('report_html')}",

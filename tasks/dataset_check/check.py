@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from storage.atomic import write_json
 from storage.dataset_check import CheckDir, write_check_rows
@@ -23,6 +23,7 @@ from tasks.execution import sandbox
 from tasks.judging.evaluate import EvaluationStats, Sample, evaluate_samples
 from tasks.dataset_check.subset import tests_sha256
 from tasks.problems import LoadedProblems, ReferenceSolutions
+from tasks.progress import EXECUTE, ProgressEvent, ProgressSink
 from tasks.types import JudgeConfig, MalformedRow, Problem, ProgramResult
 
 _PASS = statuses.TACO_CODE[statuses.PASSED]
@@ -103,7 +104,7 @@ def check_dataset(
     *,
     workers: int | None = None,
     cache: VerdictCache | None = None,
-    on_progress: Callable[[EvaluationStats, int], None] | None = None,
+    progress: ProgressSink | None = None,
 ) -> tuple[list[ProblemCheck], EvaluationStats]:
     """Check rows for every selected problem, malformed ones included, in task_id order.
     `loaded` must come from `load_problems(..., max_solutions=K)`. Every test runs (no early stop);
@@ -119,8 +120,10 @@ def check_dataset(
         if loaded.solutions[p.task_id].error is None
         for j, code in enumerate(loaded.solutions[p.task_id].codes)
     ]
+    if progress:
+        progress(ProgressEvent(EXECUTE, expected=len(samples)))
     results, stats = evaluate_samples(
-        loaded.by_task_id(), samples, judge_config, workers=workers, cache=cache, on_progress=on_progress
+        loaded.by_task_id(), samples, judge_config, workers=workers, cache=cache, progress=progress
     )
     by_task: dict[int, list[ProgramResult]] = defaultdict(list)
     for r in results:
@@ -182,12 +185,12 @@ def run_check(
     max_solutions: int,
     workers: int | None = None,
     cache: VerdictCache | None = None,
-    on_progress: Callable[[EvaluationStats, int], None] | None = None,
+    progress: ProgressSink | None = None,
 ) -> tuple[dict[str, Any], EvaluationStats]:
     """Check `loaded` and write OUT/dataset_check.parquet and OUT/dataset_check.json; returns the
     summary (the JSON's content) and the execution stats."""
     started = time.perf_counter()
-    rows, stats = check_dataset(loaded, judge_config, workers=workers, cache=cache, on_progress=on_progress)
+    rows, stats = check_dataset(loaded, judge_config, workers=workers, cache=cache, progress=progress)
     summary = summarise(loaded, rows, judge_config, max_solutions, stats)
     summary["execution"]["wall_s"] = round(time.perf_counter() - started, 3)
     folder = CheckDir(out_dir)

@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -29,8 +29,16 @@ from tasks import defaults
 from tasks.types import Problem
 from tasks.generation.backends import BACKENDS, DTYPES
 from tasks.plan import plan_shards
-from tasks.generation.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
-from tasks.generation.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
+from tasks.progress import ProgressSink, retracted_on_failure
+from tasks.generation.backends.base import Backend, GenerationParams, derive_seed
+from tasks.generation.prompts import (
+    PROMPT_CHOICES,
+    PROMPT_TACO,
+    build_prompt,
+    extract_code,
+    resolve_prompt_format,
+    stop_strings_for,
+)
 
 
 class GenerationError(Exception):
@@ -70,7 +78,9 @@ class SamplingConfig:
     top_p: float = defaults.DEFAULT_TOP_P
     max_tokens: int = defaults.GENERATE_MAX_TOKENS
     seed: int = defaults.DEFAULT_SEED
-    prompt_format: str = PROMPT_TACO  # taco | chat
+    # taco | chat | auto. The engine's own default is TACO's prompt; `taco-eval generate`, `run`
+    # and the flow pass theirs (defaults.DEFAULT_PROMPT_FORMAT, auto).
+    prompt_format: str = PROMPT_TACO
     batch_size: int | str = "auto"  # sequences per generate call, or "auto"
 
     def __post_init__(self):
@@ -86,8 +96,8 @@ class SamplingConfig:
             raise ValueError(f"max_tokens must be an integer ≥ 1, not {self.max_tokens!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer ≥ 0, not {self.seed!r}")
-        if self.prompt_format not in PROMPT_FORMATS:
-            raise ValueError(f"prompt_format must be one of {', '.join(PROMPT_FORMATS)}, not '{self.prompt_format}'")
+        if self.prompt_format not in PROMPT_CHOICES:
+            raise ValueError(f"prompt_format must be one of {', '.join(PROMPT_CHOICES)}, not '{self.prompt_format}'")
         if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ValueError(f"batch_size must be 'auto' or an integer ≥ 1, not {self.batch_size!r}")
 
@@ -98,8 +108,14 @@ class SamplingConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def resolved(self, tokenizer: Any) -> "SamplingConfig":
+        """This config with `auto` replaced by the format the model's tokenizer calls for: what the
+        prompts, the stop strings and the code extraction of a shard all follow."""
+        return replace(self, prompt_format=resolve_prompt_format(self.prompt_format, tokenizer))
+
     def params(self, shard_id: int) -> GenerationParams:
-        """Backend parameters for one shard: its seed is derived from the base seed and shard id."""
+        """Backend parameters for one shard: its seed is derived from the base seed and shard id.
+        Needs a resolved prompt format (`resolved`): the stop strings depend on it."""
         return GenerationParams(
             n=self.n,
             temperature=float(self.temperature),
@@ -130,6 +146,7 @@ class ShardStats:
     skipped: bool = False  # already complete on disk (resume)
     generation_path: str = ""  # "fast" | "fallback" (hf: parts of its fast path do not apply) | "vllm"
     generation_path_reason: str = ""  # why, for "fallback"
+    prompt_format: str = ""  # the format the prompts were built in (`auto` resolved)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,38 +216,44 @@ def generate_shard(
     sampling_cfg: SamplingConfig,
     shard_id: int,
     out_path: str | os.PathLike,
-    progress: ProgressFn | None = None,
+    progress: ProgressSink | None = None,
 ) -> ShardStats:
     """Generate `sampling_cfg.n` samples for each problem and write them, atomically, as one
-    Parquet file (GENERATIONS_SCHEMA, one row per sample)."""
+    Parquet file (GENERATIONS_SCHEMA, one row per sample). A prompt format of `auto` is resolved
+    here, from the loaded model's tokenizer, and recorded in the stats. Samples and tokens go to
+    `progress` as batches finish (taken back if the shard fails)."""
     backend = load_backend(model_cfg)
+    sampling_cfg = sampling_cfg.resolved(backend.tokenizer)
     prompts = build_prompts(problems, sampling_cfg.prompt_format, backend.tokenizer)
     params = sampling_cfg.params(shard_id)
     backend.reset_peak_memory()
-    start = time.perf_counter()
-    samples = backend.generate(prompts, params, progress) if problems else []
-    wall = time.perf_counter() - start
-    rows = []
-    tokens = 0
-    for problem, per_problem in zip(problems, samples):
-        for idx, s in enumerate(per_problem):
-            rows.append(
-                {
-                    "task_id": problem.task_id,
-                    "problem_id": problem.problem_id,
-                    "sample_idx": idx,
-                    "completion": s.text,
-                    "code": extract_code(s.text, sampling_cfg.prompt_format),
-                    "num_tokens": s.num_tokens,
-                    "finish_reason": s.finish_reason,
-                    "seed": s.seed,
-                    "batch_size": s.batch_size,
-                }
+    with retracted_on_failure(progress) as report:
+        start = time.perf_counter()
+        samples = backend.generate(prompts, params, report) if problems else []
+        wall = time.perf_counter() - start
+        rows = []
+        tokens = 0
+        for problem, per_problem in zip(problems, samples):
+            for idx, s in enumerate(per_problem):
+                rows.append(
+                    {
+                        "task_id": problem.task_id,
+                        "problem_id": problem.problem_id,
+                        "sample_idx": idx,
+                        "completion": s.text,
+                        "code": extract_code(s.text, sampling_cfg.prompt_format),
+                        "num_tokens": s.num_tokens,
+                        "finish_reason": s.finish_reason,
+                        "seed": s.seed,
+                        "batch_size": s.batch_size,
+                    }
+                )
+            tokens += (
+                per_problem[0].num_tokens
+                if sampling_cfg.greedy and per_problem
+                else sum(s.num_tokens for s in per_problem)
             )
-        tokens += (
-            per_problem[0].num_tokens if sampling_cfg.greedy and per_problem else sum(s.num_tokens for s in per_problem)
-        )
-    write_rows(out_path, rows, GENERATIONS_SCHEMA)
+        write_rows(out_path, rows, GENERATIONS_SCHEMA)
     size = backend.batch_size_in_use
     if size is None and rows:
         size = rows[-1]["batch_size"]
@@ -248,6 +271,7 @@ def generate_shard(
         device=backend.device,
         generation_path=path,
         generation_path_reason=reason,
+        prompt_format=sampling_cfg.prompt_format,
     )
 
 
@@ -357,6 +381,11 @@ class RunSummary:
         return sum(s.samples for s in self.generated)
 
     @property
+    def prompt_formats(self) -> list[str]:
+        """The formats the generated shards' prompts were built in (`auto` resolved)."""
+        return sorted({s.prompt_format for s in self.generated if s.prompt_format})
+
+    @property
     def generation_paths(self) -> list[str]:
         """Each distinct generation path of the generated shards, with its reason when it has one."""
         return sorted(
@@ -444,7 +473,7 @@ def generate_run(
     *,
     shard_size: int = defaults.GENERATE_SHARD_SIZE,
     devices: Sequence[str] | None = None,
-    progress: ProgressFn | None = None,
+    progress: ProgressSink | None = None,
     on_shard: Callable[[ShardStats], None] | None = None,
     write_json_file: bool = True,
 ) -> RunSummary:
@@ -527,6 +556,7 @@ def write_run_generations_json(
         row for shard_id, _ in generate_plan(problems, shard_size) for row in read_rows(shard_path(out_dir, shard_id))
     ]
     tokenizer = prompt_tokenizer(model_cfg) if sampling_cfg.prompt_format != PROMPT_TACO else None
+    # `auto` resolves from this tokenizer as it did from the generating backend's (the same files).
     prompts = {p.task_id: build_prompt(p, sampling_cfg.prompt_format, tokenizer) for p in problems}
     return write_taco_generations_json(rows, GenerateDir(out_dir).generations_json, prompts)
 

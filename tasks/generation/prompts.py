@@ -1,8 +1,11 @@
 """Prompts for TACO problems and the code extracted from completions (docs/architecture.md, "Data contracts").
 
-Two formats:
+Two formats, and `auto` (the default of the CLI and the flow) to pick one per model:
 
-- `taco` (default) reproduces the prompt of TACO's `generation.py` exactly: the question, the
+- `auto` is resolved when the model's tokenizer is at hand (`resolve_prompt_format`): `chat` when the
+  tokenizer has a chat template (an instruction-tuned model answers TACO's completion prompt with
+  prose), `taco` otherwise (also for a backend that has no tokenizer object);
+- `taco` reproduces the prompt of TACO's `generation.py` exactly: the question, the
   starter code, then "Use Call-Based format" when the problem has starter code or an `fn_name`
   (else "Use Standard Input format"), then "ANSWER:". Completions are cut at TACO's stop strings.
 - `chat` wraps the same text in the tokenizer's chat template (for instruction-tuned models) and
@@ -16,9 +19,11 @@ from typing import Any, Sequence
 
 from tasks.types import Problem
 
+PROMPT_AUTO = "auto"
 PROMPT_TACO = "taco"
 PROMPT_CHAT = "chat"
-PROMPT_FORMATS = (PROMPT_TACO, PROMPT_CHAT)
+PROMPT_FORMATS = (PROMPT_TACO, PROMPT_CHAT)  # what a prompt is built in
+PROMPT_CHOICES = (PROMPT_AUTO, *PROMPT_FORMATS)  # what a run may ask for
 
 # TACO's EOF_STRINGS, in its order.
 STOP_STRINGS: tuple[str, ...] = ("\nQUESTION", "\n---", "\nANSWER", "<|endoftext|>")
@@ -69,19 +74,36 @@ def chat_prompt(problem: Problem, tokenizer: Any) -> str:
     return tokenizer.apply_chat_template(chat_messages(problem), tokenize=False, add_generation_prompt=True)
 
 
+def resolve_prompt_format(prompt_format: str, tokenizer: Any) -> str:
+    """The format a prompt is built in: `auto` becomes `chat` when `tokenizer` has a chat template,
+    else `taco`; `taco` and `chat` stay as asked."""
+    if prompt_format != PROMPT_AUTO:
+        return prompt_format
+    return PROMPT_CHAT if getattr(tokenizer, "chat_template", None) else PROMPT_TACO
+
+
 def build_prompt(problem: Problem, prompt_format: str = PROMPT_TACO, tokenizer: Any = None) -> str:
+    prompt_format = resolve_prompt_format(prompt_format, tokenizer)
     if prompt_format == PROMPT_TACO:
         return taco_prompt(problem)
     if prompt_format == PROMPT_CHAT:
         if tokenizer is None:
             raise PromptError("the chat prompt format needs the model's tokenizer")
         return chat_prompt(problem, tokenizer)
-    raise PromptError(f"unknown prompt format '{prompt_format}' (choose from {', '.join(PROMPT_FORMATS)})")
+    raise PromptError(f"unknown prompt format '{prompt_format}' (choose from {', '.join(PROMPT_CHOICES)})")
+
+
+def _require_resolved(prompt_format: str) -> None:
+    if prompt_format not in PROMPT_FORMATS:
+        raise PromptError(
+            f"prompt format '{prompt_format}' must be resolved to one of {', '.join(PROMPT_FORMATS)} first"
+        )
 
 
 def stop_strings_for(prompt_format: str) -> tuple[str, ...]:
     """Strings that end a completion: TACO's for its format; none for chat (EOS ends a turn, and
     "---" or "ANSWER" may legitimately appear inside a chat answer)."""
+    _require_resolved(prompt_format)
     return STOP_STRINGS if prompt_format == PROMPT_TACO else ()
 
 
@@ -134,6 +156,7 @@ def extract_last_fenced_block(text: str) -> str | None:
 def extract_code(completion: str, prompt_format: str = PROMPT_TACO) -> str:
     """What gets executed: TACO format → the completion cut at the first stop string; chat
     format → the last fenced code block (or the whole answer when it has no fence)."""
+    _require_resolved(prompt_format)
     if prompt_format == PROMPT_CHAT:
         block = extract_last_fenced_block(completion)
         return completion.strip() + "\n" if block is None else block

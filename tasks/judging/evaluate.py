@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from tasks import defaults, statuses
 from tasks.types import JudgeConfig, Problem, ProgramResult, sha256_text
+from tasks.progress import EXECUTE, ProgressEvent, ProgressSink
 from storage.verdict_cache import VerdictCache, verdict_key
 from tasks.judging import rules as judging
 from tasks.execution.limits import Limits
@@ -94,12 +95,15 @@ def evaluate_samples(
     workers: int | None = None,
     cache: VerdictCache | None = None,
     skipped: dict[int, str] | None = None,
-    on_progress: Callable[[EvaluationStats, int], None] | None = None,
+    progress: ProgressSink | None = None,
     pool: ExecutionPool | None = None,
 ) -> tuple[list[ProgramResult], EvaluationStats]:
     """Verdict for every sample. Samples of problems in `skipped` (task_id → reason) or unknown
     task ids get status `skipped`; identical programs of a problem are judged once. A running
-    `pool` (with the same limits) is reused; otherwise one is started for this call."""
+    `pool` (with the same limits) is reused; otherwise one is started for this call.
+
+    `progress` hears, first, how many programs there are against the one per sample the caller
+    expected and how many verdicts came from the cache, then each program judged with its tests."""
     skipped = skipped or {}
     stats = EvaluationStats()
     start = time.perf_counter()
@@ -128,8 +132,16 @@ def evaluate_samples(
         verdicts.update(cache.get_many(unique))
         stats.programs_cached = len(verdicts)
     from_cache = set(verdicts)
-    if on_progress:
-        on_progress(stats, 0)
+    reported_at = time.perf_counter()
+    if progress:
+        progress(
+            ProgressEvent(
+                EXECUTE,
+                done=stats.programs_cached,
+                expected=stats.programs - len(samples),
+                seconds=reported_at - start,
+            )
+        )
     todo = [k for k in unique if k not in verdicts]
     # Longest programs first so the last worker to finish is not stuck with a 200-test problem.
     todo.sort(key=lambda k: -unique[k][0].num_tests)
@@ -167,8 +179,10 @@ def evaluate_samples(
                 stats.programs_executed += 1
                 stats.tests_run += verdict["tests_run"]
                 stats.wall_s = time.perf_counter() - start
-                if on_progress:
-                    on_progress(stats, verdict["tests_run"])
+                if progress:
+                    now = time.perf_counter()
+                    progress(ProgressEvent(EXECUTE, done=1, work=verdict["tests_run"], seconds=now - reported_at))
+                    reported_at = now
             stats.worker_restarts = pool.worker_restarts - restarts_before
     stats.wall_s = time.perf_counter() - start
 

@@ -15,6 +15,7 @@ from tasks.types import JudgeConfig
 from tasks.judging.evaluate import Sample, evaluate_samples, limits_for
 from tasks.execution.pool import ExecutionPool
 from tasks.problems import LoadedProblems
+from tasks.progress import ProgressSink, retracted_on_failure
 
 _POOLS: dict[tuple, tuple[ExecutionPool, threading.Lock]] = {}
 _POOLS_LOCK = threading.Lock()
@@ -46,18 +47,21 @@ def execute_shard(
     judge_config: JudgeConfig,
     workers: int | None = None,
     cache: Any = None,
+    progress: ProgressSink | None = None,
 ) -> dict[str, Any]:
-    """Judge one generations shard; write its results Parquet; return the shard's stats."""
+    """Judge one generations shard; write its results Parquet; return the shard's stats. Programs
+    and tests go to `progress` as they are judged (taken back if the shard fails)."""
     start = time.perf_counter()
     samples = [Sample(t, i, c) for t, i, c in read_generations(generations_path)]
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
     pool, lock = shared_pool(workers, judge_config)
-    with lock:
-        results, stats = evaluate_samples(
-            loaded.by_task_id(), samples, judge_config, cache=cache, skipped=skipped, pool=pool
-        )
-    results.sort(key=lambda r: (r.task_id, r.sample_idx))
-    write_rows(out_path, results, RESULTS_SCHEMA)
+    with retracted_on_failure(progress) as report:
+        with lock:
+            results, stats = evaluate_samples(
+                loaded.by_task_id(), samples, judge_config, cache=cache, skipped=skipped, pool=pool, progress=report
+            )
+        results.sort(key=lambda r: (r.task_id, r.sample_idx))
+        write_rows(out_path, results, RESULTS_SCHEMA)
     return {
         "samples": len(samples),
         "programs": stats.programs,

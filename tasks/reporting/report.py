@@ -36,6 +36,7 @@ from tasks.metrics import pass_at_k
 from tasks.dataset_check.subset import NOT_CHECKED
 from tasks.reporting import plots
 from tasks.reporting.rundata import RunData, load_run, write_problem_info
+from tasks.reporting.summary import prompt_format_text
 
 SLOWEST = 10
 LIST_LIMIT = 50
@@ -342,8 +343,9 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
             "sampling",
             f"n={cfg.get('n')}, temperature={cfg.get('temperature')}, top_p={cfg.get('top_p')}, "
             f"max_tokens={cfg.get('max_tokens')}, seed={cfg.get('seed')}, "
-            f"prompt={cfg.get('prompt_format')}, batch size={cfg.get('batch_size')}",
+            f"batch size={cfg.get('batch_size')}",
         ],
+        ["prompt format", prompt_format_text(cfg.get("prompt_format"), m.get("prompt_format"))],
         [
             "timeouts and limits",
             f"{judge.get('timeout_s')} s per test, {judge.get('memory_limit_mb')} MB memory, "

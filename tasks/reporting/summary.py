@@ -34,3 +34,10 @@ def format_summary(metrics: dict[str, Any], stats: Any | None = None) -> str:
             f"{stats.tests_run} tests in {stats.wall_s:.1f} s ({stats.tests_per_s:.0f} tests/s)"
         )
     return "\n".join(lines)
+
+
+def prompt_format_text(asked: str | None, used: str | None) -> str:
+    """`chat (auto)`: the format the prompts were built in, and that `auto` chose it."""
+    if asked != "auto":
+        return str(asked or used or "taco")  # manifests from before the option default to TACO's
+    return f"{used} (auto)" if used else "auto (not recorded)"

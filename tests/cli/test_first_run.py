@@ -63,6 +63,7 @@ def test_first_run_in_a_fresh_home_completes(tiny_model_dir, tmp_path):
     out = proc.stdout
     assert "pass@1" in out and "overall" in out and "verdicts:" in out
     assert "shards: 2 completed" in out and "wall time:" in out
+    assert "prompt format: chat (auto)" in out  # the tiny model has a chat template
     report = next(line for line in out.splitlines() if line.startswith("report: ")).removeprefix("report: ")
     assert report.endswith("report.html") and os.path.exists(report)
     assert "{" not in out  # not the JSON dump (that is `--json`)

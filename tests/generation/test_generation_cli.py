@@ -55,12 +55,15 @@ def test_generate_writes_shards_and_taco_json_then_resumes(tiny_model_dir, tmp_p
     assert len(rows) == 10 and {r["task_id"] for r in rows} == set(range(5))
     taco = json.loads((out / "generations.json").read_text())
     assert [e["task_id"] for e in taco] == list(range(5))
-    assert all(len(e["output"]) == 2 and e["prompt"].startswith("\nQUESTION:\n") for e in taco)
+    # The default prompt format, auto, takes the tiny model's chat template.
+    assert all(len(e["output"]) == 2 and e["prompt"].startswith("<|im_start|>user\n") for e in taco)
     by_task = {}
     for r in rows:
         by_task.setdefault(r["task_id"], {})[r["sample_idx"]] = r["code"]
     assert all(e["output"] == [by_task[e["task_id"]][0], by_task[e["task_id"]][1]] for e in taco)
-    assert capsys.readouterr().out.strip() == str(out / "generations.json")
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(out / "generations.json")
+    assert "prompt format: chat (auto)" in printed.err
 
     # Same command again: nothing regenerated.
     mtimes = {p.name: p.stat().st_mtime_ns for p in shards}
@@ -195,7 +198,8 @@ def test_find_batch_size_on_cpu(tiny_model_dir, capsys):
         )
         == 0
     )
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "in the chat (auto) format" in err  # the tiny model has a chat template
     table = [line.split() for line in out.splitlines()[1:-1]]
     assert [int(row[0]) for row in table] == [1, 2, 4] and all(row[1] == "ok" for row in table)
     best = max(table, key=lambda row: float(row[2]))

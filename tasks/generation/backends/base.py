@@ -10,13 +10,12 @@ from __future__ import annotations
 import abc
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
+
+from tasks.progress import ProgressSink
 
 FINISH_STOP = "stop"  # a stop string or the end-of-sequence token ended the sample
 FINISH_LENGTH = "length"  # --max-tokens reached
-
-# Called after each batch with (samples finished, tokens generated) in that batch.
-ProgressFn = Callable[[int, int], None]
 
 
 def derive_seed(base: int, *parts: int) -> int:
@@ -81,10 +80,11 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressSink | None = None
     ) -> list[list[Completion]]:
         """`params.n` samples for each prompt, in the prompts' order; sample i of a prompt is its
-        i-th entry. Deterministic for the same prompts, params and batch size."""
+        i-th entry. Deterministic for the same prompts, params and batch size. Reports the samples
+        and tokens of each finished batch to `progress`."""
 
     @property
     def generation_path(self) -> tuple[str, str]:

@@ -44,10 +44,10 @@ from tasks.generation.backends.base import (
     Backend,
     BackendError,
     GenerationParams,
-    ProgressFn,
     Completion,
     derive_seed,
 )
+from tasks.progress import GENERATE, ProgressEvent, ProgressSink
 
 AUTO_START_CUDA = 256  # "start high": sequences per generate call before any OOM
 AUTO_START_CPU = 64  # CPU throughput flattens out well before this (README, "Generation benchmark")
@@ -397,7 +397,7 @@ class HFBackend(Backend):
         return None
 
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressSink | None = None
     ) -> list[list[Completion]]:
         with self._lock:
             return self._generate(list(prompts), params, progress)
@@ -495,7 +495,7 @@ class HFBackend(Backend):
 
             torch.cuda.empty_cache()
 
-    def _generate(self, prompts: list[str], params: GenerationParams, progress: ProgressFn | None):
+    def _generate(self, prompts: list[str], params: GenerationParams, progress: ProgressSink | None):
         if not prompts:
             return []
         encoded = [self.encode(p) for p in prompts]
@@ -504,6 +504,7 @@ class HFBackend(Backend):
         results: list[list[Completion | None]] = [[None] * per_prompt for _ in prompts]
         size = self._start_size(params, len(encoded[order[0]])) if self.batch_sequences else 1
         pos, offset = 0, 0  # next prompt (in `order`) and next sample of that prompt
+        reported_at = time.perf_counter()
         while pos < len(order):
             if offset > 0 or per_prompt > size:
                 group, count = [order[pos]], min(size, per_prompt - offset)
@@ -535,7 +536,10 @@ class HFBackend(Backend):
                 results[prompt_index][offset : offset + count] = samples[g * count : (g + 1) * count]
             if progress is not None:
                 factor = params.n if params.greedy else 1
-                progress(len(samples) * factor, sum(s.num_tokens for s in samples))
+                now = time.perf_counter()
+                tokens = sum(s.num_tokens for s in samples)
+                progress(ProgressEvent(GENERATE, done=len(samples) * factor, work=tokens, seconds=now - reported_at))
+                reported_at = now
             if len(group) == 1 and (offset > 0 or count < per_prompt):
                 offset += count
                 if offset >= per_prompt:

@@ -8,6 +8,7 @@ string is kept in the completion, as with the HF backend, and `code` is cut at i
 
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 from tasks.generation.backends.base import (
@@ -17,9 +18,9 @@ from tasks.generation.backends.base import (
     BackendError,
     BackendUnavailable,
     GenerationParams,
-    ProgressFn,
     Completion,
 )
+from tasks.progress import GENERATE, ProgressEvent, ProgressSink
 
 INSTALL_HINT = "the vLLM backend needs the vllm package: pip install 'taco-eval[vllm]' (Linux with a CUDA GPU)"
 
@@ -80,11 +81,12 @@ class VLLMBackend(Backend):
         return self._vllm.SamplingParams(**kwargs)
 
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[str], params: GenerationParams, progress: ProgressSink | None = None
     ) -> list[list[Completion]]:
         prompts = list(prompts)
         if not prompts:
             return []
+        reported_at = time.perf_counter()
         outputs = self.llm.generate(prompts, self.sampling_params(params), use_tqdm=False)
         # vLLM batches the whole submission; record that as the batch size.
         size = len(prompts) * params.n
@@ -106,5 +108,8 @@ class VLLMBackend(Backend):
                 )
             results.append(samples)
             if progress is not None:
-                progress(len(samples), sum(s.num_tokens for s in samples))
+                now = time.perf_counter()
+                tokens = sum(s.num_tokens for s in samples)
+                progress(ProgressEvent(GENERATE, done=len(samples), work=tokens, seconds=now - reported_at))
+                reported_at = now
         return results
