@@ -45,7 +45,8 @@ def test_planted_faults_get_exactly_their_status(planted, tmp_path):
     proc = check_dataset("-d", str(planted), "-o", str(out), "--max-solutions", str(MAX_SOLUTIONS), env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    assert "running 7 reference solutions" in proc.stderr  # the progress bar (rows 0-2, 5, 7)
+    # Progress: 7 reference solutions planned (rows 0-2, 5, 7), 5 distinct programs judged.
+    assert "execute: 0/7 programs" in proc.stderr and "execute: 5/5 programs (100%)" in proc.stderr
 
     rows = {r["task_id"]: r for r in pq.read_table(out / "dataset_check.parquet").to_pylist()}
     assert {t: (r["status"], r["failing_tests"]) for t, r in rows.items()} == EXPECTED
