@@ -20,19 +20,31 @@ class EvaluationProgress:
     def __enter__(self) -> "EvaluationProgress":
         return self
 
+    def _open(self, total: int, initial: int) -> None:
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            unit="prog",
+            desc=f"judging {self.samples} samples",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
+
     def update(self, stats: Any, tests_in_step: int) -> None:
         if self.bar is None:
-            self.bar = tqdm(
-                total=stats.programs,
-                initial=stats.programs_cached,
-                unit="prog",
-                desc=f"judging {self.samples} samples",
-                file=sys.stderr,
-                dynamic_ncols=True,
-                mininterval=0.5,
-            )
+            self._open(stats.programs, stats.programs_cached)
             return
         self.bar.update(1)
+        self.bar.set_postfix_str(f"{stats.tests_per_s:.0f} tests/s", refresh=False)
+
+    def advance(self, stats: Any, programs: int) -> None:
+        """`programs` more judged at once (a part judged on a cluster); the first call, with
+        `stats.programs` the total, only opens the bar."""
+        if self.bar is None:
+            self._open(stats.programs, 0)
+            return
+        self.bar.update(programs)
         self.bar.set_postfix_str(f"{stats.tests_per_s:.0f} tests/s", refresh=False)
 
     def __exit__(self, *exc: Any) -> None:

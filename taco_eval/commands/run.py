@@ -8,10 +8,12 @@ import sys
 import time
 
 from taco_eval.commands.common import (
+    add_cluster_options,
     add_dataset_options,
     add_generation_options,
     add_judge_options,
     csv_list,
+    dask_target,
     int_list,
     judge_config_from_args,
 )
@@ -36,6 +38,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         p, default_model=defaults.DEFAULT_MODEL, default_n=defaults.RUN_N, default_max_tokens=defaults.RUN_MAX_TOKENS
     )
     add_judge_options(p)
+    add_cluster_options(p)
+    g = p.add_argument_group('generation lanes on a GPU work pool (README, "Scaling out")')
+    g.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        metavar="L",
+        help="generate on L lanes, runs of the `generate` deployment (shard i on lane i mod L)",
+    )
+    g.add_argument(
+        "--lane-queues",
+        type=csv_list,
+        default=None,
+        metavar="Q1,Q2",
+        help="work queues of the GPU work pool, one per GPU host (lane i goes to queue i mod Q)",
+    )
+    g.add_argument(
+        "--lane-deployment",
+        default=defaults.LANE_DEPLOYMENT,
+        help=f"the deployment a lane runs (default {defaults.LANE_DEPLOYMENT})",
+    )
     g = p.add_argument_group("run")
     g.add_argument(
         "-o", "--output-dir", default=defaults.RUN_OUTPUT_DIR, help="output root; the run goes to OUT/runs/<run_id>/"
@@ -63,6 +86,13 @@ def flow_parameters(args: argparse.Namespace) -> dict:
     sampling_config_from_args(args)
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
+    cluster = dask_target(args) or (None, None)
+    if args.lanes is not None and args.lanes < 1:
+        raise UsageError(f"--lanes must be at least 1, got {args.lanes}")
+    if args.lane_queues and args.lanes is None:
+        raise UsageError("--lane-queues needs --lanes")
+    if args.lanes is not None and args.devices:
+        raise UsageError("--devices are lanes on this machine, --lanes lanes on a work pool: give one of them")
     return dict(
         dataset=args.dataset,
         split=args.split,
@@ -97,17 +127,24 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         shard_ids=args.shard_ids,
         force=args.force,
         wait_for_lock=args.wait,
+        dask_address=cluster[0],
+        dask_workers=cluster[1],
+        generation_lanes=args.lanes,
+        lane_queues=args.lane_queues,
+        lane_deployment=args.lane_deployment,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     params = flow_parameters(args)
     prefect_api.prepare_environment()
+    from flows.dask_runner import api_for_cluster
     from flows.taco_eval import taco_eval_flow
 
     started = time.perf_counter()
     try:
-        state = taco_eval_flow(**params, return_state=True)
+        with api_for_cluster(params["dask_address"], params["dask_workers"]):
+            state = taco_eval_flow(**params, return_state=True)
     except RuntimeError as exc:
         raise prefect_api.explain(exc) or exc
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
