@@ -28,6 +28,7 @@ from storage.tables import read_rows
 from tasks import defaults
 from tasks.types import JudgeConfig, MalformedRow, ProgramResult
 from tasks.execution import sandbox
+from tasks.execution.dask_cluster import ClusterError
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, run_identity
 from flows.shard_tasks import load_problems_task
@@ -204,7 +205,10 @@ def taco_eval_flow(
             if dask_address is not None or dask_workers is not None:
                 from flows.dask_runner import dask_runner
 
-                runner = stack.enter_context(dask_runner(dask_address, dask_workers))
+                try:
+                    runner = stack.enter_context(dask_runner(dask_address, dask_workers))
+                except ClusterError as exc:
+                    return Failed(message=str(exc))
             if generation_lanes:
                 from flows.lanes import DeploymentLanes
 

@@ -73,17 +73,17 @@ def problems_of(reports: dict[str, WorkerReport], api_url: str | None) -> list[s
     for address, r in sorted(reports.items()):
         if r.daemon:
             lines.append(
-                f"worker {address} is a daemonic process, so it cannot start an execution pool: "
+                f"{_who(address)} is a daemonic process, so it cannot start an execution pool: "
                 f"start workers with {DAEMON_ENV}=False (or `distributed.worker.daemon: false` in the Dask config)"
             )
         if r.import_error:
             lines.append(
-                f"worker {address} cannot import taco-eval ({r.import_error}): install it where the worker runs, "
-                "or start the worker from the checkout with PYTHONPATH set to it"
+                f"{_who(address)} cannot import taco-eval ({r.import_error}): install it where it runs, "
+                "or start it with PYTHONPATH set to the checkout"
             )
         if r.api_error:
             lines.append(
-                f"worker {address} cannot reach the Prefect API at {api_url} ({r.api_error}): every worker must "
+                f"{_who(address)} cannot reach the Prefect API at {api_url} ({r.api_error}): every worker must "
                 "reach the run's one Prefect server; start it with `prefect server start --host 0.0.0.0` and set "
                 "PREFECT_API_URL to an address the workers can reach"
             )
@@ -132,7 +132,9 @@ def connect(
                 f"no Dask worker joined the scheduler at {address} within {defaults.DASK_WORKER_WAIT_S:g} s; "
                 f"start one: {DAEMON_ENV}=False dask worker {address} --nthreads 1"
             ) from None
-        reports = client.run(probe, list(check_modules), api_url)
+        # The scheduler unpickles task specs too: it must import the project as well.
+        reports = {"scheduler": client.run_on_scheduler(probe, list(check_modules))}
+        reports.update(client.run(probe, list(check_modules), api_url))
         problems = problems_of(reports, api_url)
         if problems:
             raise ClusterError("; ".join(problems))
@@ -172,6 +174,10 @@ def placement() -> Placement:
     threads = sum(w["nthreads"] for a, w in everyone.items() if _host(a) == host) or worker.state.nthreads
     slot = threading.get_ident() if worker.state.nthreads > 1 else None
     return Placement(share_of_host(_cores(), threads), slot, worker.address)
+
+
+def _who(address: str) -> str:
+    return address if address == "scheduler" else f"worker {address}"
 
 
 def _host(address: str) -> str:
