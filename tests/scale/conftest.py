@@ -19,9 +19,8 @@ DASK = [sys.executable, "-m", "dask"]
 @pytest.fixture(scope="session")
 def dask_cluster(prefect_server, tmp_path_factory):
     """(scheduler address, its environment): workers as a user starts them, non-daemonic, with
-    the session's Prefect API and a verdict cache of their own (so they really judge)."""
-    from distributed import Client
-
+    the session's Prefect API and a verdict cache of their own (so they really judge). They start
+    in the background; `wait_for_workers` before using them."""
     home = tmp_path_factory.mktemp("dask")
     address = f"tcp://127.0.0.1:{free_port()}"
     env = {
@@ -36,15 +35,22 @@ def dask_cluster(prefect_server, tmp_path_factory):
         for i in range(2):
             cmd = DASK + ["worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"]
             procs.append(spawn(cmd, env, home / f"w{i}.log"))
-        with Client(address, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=120)
         yield address, env
     finally:
         for proc in reversed(procs):
             stop(proc)
 
 
-def quiet_rows(count: int = 12) -> list[dict]:
+def wait_for_workers(address: str, count: int = 2) -> set[str]:
+    """The workers' addresses, once `count` of them have joined the scheduler."""
+    from distributed import Client
+
+    with Client(address, timeout=60, set_as_default=False) as client:
+        client.wait_for_workers(count, timeout=120)
+        return set(client.scheduler_info()["workers"])
+
+
+def quiet_rows(count: int = 8) -> list[dict]:
     """Problems whose tests expect no output: a one-token program that is a number or a keyword
     passes, a name is a runtime error, punctuation a compile error."""
     return [
@@ -70,7 +76,7 @@ def quiet_dataset(tmp_path_factory) -> Path:
 
 
 def run_cmd(model_dir, dataset, out, *extra) -> list[str]:
-    """`taco-eval run` on the quiet dataset: 6 shards of 2 problems, 4 one-token samples each."""
+    """`taco-eval run` on the quiet dataset: 4 shards of 2 problems, 4 one-token samples each."""
     return [sys.executable, "-m", "taco_eval", "run", "-d", str(dataset), "--shard-size", "2",
             "-m", str(model_dir), "-n", "4", "--temperature", "1.0", "--max-tokens", "1",
             "--prompt-format", "chat", "-b", "8", "--k", "1,2", "--timeout", "2", "-o", str(out),
