@@ -16,12 +16,14 @@ from prefect import flow, get_run_logger
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Failed, Scheduled
 
 from flows.shard_schedule import Finished, ShardWork
 from flows.shard_tasks import generate_shard_task
 from storage.rundir import GENERATIONS, RunDir
 from tasks import defaults
+from tasks.execution.dask_cluster import ClusterError
 
 LANE_ENV = "TACO_EVAL_LANE"  # set in a lane's environment: its index
 WAIT_LOG_S = 60.0  # how often lanes that have not ended are named in the log
@@ -92,7 +94,7 @@ class DeploymentLanes:
             own = {s: work.shards[s] for s in range(len(work.shards)) if lane_of(s, lanes) == lane}
             if not own:
                 continue
-            run = run_deployment(
+            run = self._start(
                 deployment,
                 parameters=dict(
                     run_root=str(work.rundir.root),
@@ -119,6 +121,16 @@ class DeploymentLanes:
         self.first_poll = True
         self.next_seal_check = self.next_state_check = 0.0
         self.next_wait_log = time.monotonic() + WAIT_LOG_S
+
+    @staticmethod
+    def _start(deployment: str, **kwargs: Any) -> Any:
+        try:
+            return run_deployment(deployment, **kwargs)
+        except ObjectNotFound:
+            raise ClusterError(
+                f"no deployment '{deployment}' for the generation lanes: create it from the repository root with "
+                "`prefect --no-prompt deploy --name generate` (prefect.yaml), on a GPU work pool with workers"
+            ) from None
 
     def _missing(self, lane: int) -> list[int]:
         return [s for s, owner in self.waiting.items() if owner == lane and self.rundir.sealed(GENERATIONS, s) is None]

@@ -202,24 +202,24 @@ def taco_eval_flow(
 
         with contextlib.ExitStack() as stack:
             runner = None
-            if dask_address is not None or dask_workers is not None:
-                from flows.dask_runner import dask_runner
+            try:  # a cluster or a lane deployment that cannot work stops the run before generation
+                if dask_address is not None or dask_workers is not None:
+                    from flows.dask_runner import dask_runner
 
-                try:
                     runner = stack.enter_context(dask_runner(dask_address, dask_workers))
-                except ClusterError as exc:
-                    return Failed(message=str(exc))
-            if generation_lanes:
-                from flows.lanes import DeploymentLanes
+                if generation_lanes:
+                    from flows.lanes import DeploymentLanes
 
-                generation = DeploymentLanes(
-                    work, sorted(chosen), run_id, generation_lanes, lane_queues, lane_deployment
-                )
-                manifest["generation_lanes"] = {str(k): str(v) for k, v in generation.flow_runs.items()}
-            else:
-                generation = LocalGeneration(
-                    work, sorted(chosen), fresh_gen, list(cfg.devices) if cfg.devices else [cfg.device]
-                )
+                    generation = DeploymentLanes(
+                        work, sorted(chosen), run_id, generation_lanes, lane_queues, lane_deployment
+                    )
+                    manifest["generation_lanes"] = {str(k): str(v) for k, v in generation.flow_runs.items()}
+                else:
+                    generation = LocalGeneration(
+                        work, sorted(chosen), fresh_gen, list(cfg.devices) if cfg.devices else [cfg.device]
+                    )
+            except ClusterError as exc:
+                return Failed(message=str(exc))
             failed = run_shards(run_id, sorted(chosen), generation, Execution(work, fresh_exec, runner))
         if runner is not None:
             manifest["dask"] = {"address": dask_address, "workers": dask_workers}
