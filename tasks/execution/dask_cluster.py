@@ -3,9 +3,11 @@
 `connect` reaches an existing scheduler, or starts a LocalCluster of worker processes on this
 machine, and checks every worker before any work is sent (README, "Scaling out"):
 
-- a worker process must not be daemonic: the execution pool it starts has children of its own,
-  and a daemonic process may not have any (`distributed.worker.daemon: False`, for `dask worker`
-  the environment variable `DASK_DISTRIBUTED__WORKER__DAEMON=False`);
+- a worker process must not be daemonic (`distributed.worker.daemon: False`; for `dask worker`
+  the environment variable `DASK_DISTRIBUTED__WORKER__DAEMON=False`): the execution pool it starts
+  has children of its own, which `multiprocessing` refuses to a daemonic process. (The pool is
+  built on `multiprocess`, which keeps its own process table and did start in a daemonic worker
+  here; the rule stays, so that no pool depends on which of the two libraries it uses.);
 - it must import the project (the modules a task needs), which also warms it up;
 - it must reach the one Prefect API of the run, when there is one: a worker without one would
   start a temporary server of its own.
