@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scale.conftest import run_cmd, verdict_rows, wait_for_workers
+from tests.scale.runs import run_cmd, verdict_rows, wait_for_workers
 from tests.servers import REPO
 
 pytestmark = pytest.mark.server

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage.rundir import GENERATIONS, RESULTS, RunDir
-from tests.scale.conftest import run, run_cmd, verdict_rows
+from tests.scale.runs import run, run_cmd, verdict_rows
 from tests.servers import PREFECT, prefect, spawn, stop
 
 pytestmark = pytest.mark.server
