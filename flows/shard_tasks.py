@@ -14,7 +14,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
-from storage.rundir import GENERATIONS, RESULTS, RunDir
+from storage.rundir import GENERATIONS, RESULTS, RunDir, shard_content
 from storage.verdict_cache import VerdictCache
 from tasks import defaults
 from tasks.types import JudgeConfig
@@ -35,12 +35,9 @@ def _spec(dataset: dict[str, Any]) -> DatasetSpec:
 def load_problems_task(dataset: dict[str, Any]) -> dict[str, Any]:
     loaded = load_spec(_spec(dataset))
     return {
-        "fingerprint": loaded.fingerprint(),
+        "dataset": loaded.manifest_record(),
         "task_ids": [p.task_id for p in loaded.problems],
         "malformed": [dataclasses.asdict(m) for m in loaded.malformed],
-        "revision": loaded.revision,
-        "rows_in_split": loaded.rows_in_split,
-        "special_judges_applied": loaded.special_judges_applied,
     }
 
 
@@ -58,7 +55,8 @@ def generate_shard_task(
     from tasks.generation.generate import ModelConfig, SamplingConfig, generate_shard
 
     rundir = RunDir(run_root)
-    record = rundir.sealed(GENERATIONS, shard_id)
+    content = shard_content(task_ids, sampling["n"])
+    record = rundir.sealed(GENERATIONS, shard_id, content)
     if record is not None:
         return record
     by_id = load_spec(_spec(dataset)).by_task_id()
@@ -66,7 +64,7 @@ def generate_shard_task(
     stats = generate_shard(
         problems, ModelConfig(**model), SamplingConfig(**sampling), shard_id, rundir.shard(GENERATIONS, shard_id)
     )
-    return rundir.seal(GENERATIONS, shard_id, dataclasses.asdict(stats))
+    return rundir.seal(GENERATIONS, shard_id, dataclasses.asdict(stats), content)
 
 
 @task(name="execute-shard", cache_policy=SHARD_CACHE, retries=1, retry_delay_seconds=2)

@@ -12,18 +12,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.filesystems import LocalFileSystem
+from prefect.filesystems import LocalFileSystem, RemoteFileSystem
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from storage.atomic import write_json
+from storage.fs import is_remote, location
 from storage.manifest import new_manifest
 from storage.run_lock import run_lock
-from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for
+from storage.rundir import GENERATIONS, PREFECT_RESULTS, RESULTS, RunDir, run_id_for, shard_content
 from storage.tables import read_rows
 from tasks import defaults
 from tasks.types import JudgeConfig, MalformedRow, ProgramResult
@@ -34,15 +34,18 @@ from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, r
 from flows.shard_tasks import load_problems_task
 from flows.shard_schedule import Execution, LocalGeneration, ShardWork, run_shards
 from tasks.problems import load_spec
+from tasks.dataset_check.subset import load_check, restrict_spec, selection_for
 from flows.artifacts import publish_report_artifacts
 from flows.finish import report_finished_run
 from tasks.reporting.report import build_report
 
 
-def _result_storage(output_dir: str) -> LocalFileSystem:
-    """Prefect results and cache records live under the output folder, in a saved block."""
-    root = Path(output_dir).resolve() / PREFECT_RESULTS
-    block = LocalFileSystem(basepath=str(root))
+def _result_storage(output_dir: str) -> LocalFileSystem | RemoteFileSystem:
+    """Prefect results and cache records live under the output root, in a saved block: a local
+    folder, or (for an `s3://…` root) the same prefix, read and written through fsspec with the
+    credentials of the process's environment (the block stores none)."""
+    root = location(output_dir).resolve() / PREFECT_RESULTS
+    block = RemoteFileSystem(basepath=str(root)) if is_remote(root) else LocalFileSystem(basepath=str(root))
     name = "taco-eval-results-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
     block.save(name, overwrite=True)
     return block
@@ -93,6 +96,8 @@ def taco_eval_flow(
     regression_threshold: float = defaults.REGRESSION_THRESHOLD,
     float_tolerance: float = defaults.FLOAT_TOLERANCE,
     wait_for_lock: bool = False,
+    dataset_check: str | None = None,
+    only_verified: bool = False,
     dask_address: str | None = None,
     dask_workers: int | None = None,
     generation_lanes: int | None = None,
@@ -101,6 +106,9 @@ def taco_eval_flow(
 ) -> dict[str, Any]:
     logger = get_run_logger()
     check_scale_out(dask_address, dask_workers, generation_lanes, lane_queues, devices)
+    if only_verified and not dataset_check:
+        raise ValueError("only_verified needs dataset_check: the dataset_check.parquet of `taco-eval check-dataset`")
+    check = load_check(dataset_check) if dataset_check else None
     cfg = RunConfig(
         dataset=DatasetSpec(
             dataset,
@@ -141,21 +149,36 @@ def taco_eval_flow(
     loaded_info = load_problems_task(dataset_dict)
     for m in loaded_info["malformed"]:
         logger.warning("skipping task %s (%s): %s", m["index"], m["problem_id"], m["reason"])
+    verified = None if check is None else selection_for(check, load_spec(cfg.dataset), only_verified)
+    if verified is not None and only_verified:
+        # Generate and score the usable problems only: a selection of its own (and so a run id).
+        cfg = dataclasses.replace(cfg, dataset=restrict_spec(cfg.dataset, verified))
+        dataset_dict = dataclasses.asdict(cfg.dataset)
+        loaded_info = load_problems_task(dataset_dict)
+        logger.info(
+            "only verified: %d usable problems; left out: %s",
+            len(loaded_info["task_ids"]),
+            verified.describe()["excluded"] or "none",
+        )
     from tasks.generation.models import resolve_model
 
     model_path = resolve_model(cfg.model)
-    identity = run_identity(cfg, loaded_info["fingerprint"], model_fingerprint(model_path, cfg.model_revision))
+    dataset_fingerprint = loaded_info["dataset"]["fingerprint"]
+    identity = run_identity(cfg, dataset_fingerprint, model_fingerprint(model_path, cfg.model_revision))
     run_id = run_id_for(identity)
     rundir = RunDir.under(cfg.output_dir, run_id)
     rundir.root.mkdir(parents=True, exist_ok=True)
     with run_lock(
-        rundir.lock, wait=wait_for_lock, on_wait=lambda who: logger.info("waiting for %s, which runs this run", who)
+        rundir.lock,
+        wait=wait_for_lock,
+        on_wait=lambda who: logger.info("waiting for %s, which runs this run", who),
+        lease_s=defaults.RUN_LEASE_S,
     ):
         manifest = new_manifest(run_id, cfg.to_dict(), identity, code_version=defaults.CODE_VERSION)
-        manifest["dataset"] = {
-            k: loaded_info[k] for k in ("fingerprint", "revision", "rows_in_split", "special_judges_applied")
-        }
+        manifest["dataset"] = loaded_info["dataset"]
         manifest["isolation"] = sandbox.describe(cfg.judge.isolation)
+        if verified is not None:
+            manifest["dataset_check"] = verified.describe()
         write_json(rundir.manifest, manifest)
         logger.info("run %s in %s", run_id, rundir.root)
 
@@ -183,7 +206,7 @@ def taco_eval_flow(
             shards,
             storage,
             dataset_dict,
-            loaded_info["fingerprint"],
+            dataset_fingerprint,
             model_dict,
             sampling,
             dataclasses.asdict(cfg.judge),
@@ -191,8 +214,10 @@ def taco_eval_flow(
         )
         fresh_gen, fresh_exec = set(), set()
         for shard_id in sorted(chosen):
-            # Trust a shard only if its file matches its seal; anything else is recomputed.
-            gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id) is not None
+            # Trust a shard only if its file matches its seal and the seal its plan; anything else
+            # is recomputed.
+            content = shard_content(shards[shard_id], cfg.n)
+            gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id, content) is not None
             if not gen_ok:
                 rundir.invalidate(GENERATIONS, shard_id)
                 fresh_gen.add(shard_id)
@@ -226,7 +251,12 @@ def taco_eval_flow(
         loaded = load_spec(cfg.dataset)
         results, done = _collect_results(rundir, list(range(len(shards))))
         metrics = write_metrics(
-            rundir.root, loaded.problems, [MalformedRow(**m) for m in loaded_info["malformed"]], results, cfg.ks
+            rundir.root,
+            loaded.problems,
+            [MalformedRow(**m) for m in loaded_info["malformed"]],
+            results,
+            cfg.ks,
+            verified,
         )
         metrics_summary = {k: v for k, v in metrics.items() if k.startswith("pass@")}
         manifest["shards"] = {

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from storage.fs import RemotePath, location
+from storage.tables import read_table
 
 
 class GenerationsError(Exception):
     """The generations file cannot be used; the message says what is wrong and where."""
 
 
-def _from_taco_json(path: Path) -> list[tuple[int, int, str]]:
+def _from_taco_json(path: Path | RemotePath) -> list[tuple[int, int, str]]:
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -49,11 +52,11 @@ def _from_taco_json(path: Path) -> list[tuple[int, int, str]]:
     return rows
 
 
-def _from_parquet(files: list[Path]) -> list[tuple[int, int, str]]:
+def _from_parquet(files: list[Path] | list[RemotePath]) -> list[tuple[int, int, str]]:
     rows: list[tuple[int, int, str]] = []
     for f in files:
         try:
-            table = pq.read_table(f, columns=["task_id", "sample_idx", "code"])
+            table = read_table(f, columns=["task_id", "sample_idx", "code"])
         except (OSError, pa.ArrowException, KeyError) as exc:
             raise GenerationsError(
                 f"{f}: not a generations Parquet file with task_id, sample_idx, code ({exc})"
@@ -63,9 +66,10 @@ def _from_parquet(files: list[Path]) -> list[tuple[int, int, str]]:
     return rows
 
 
-def read_generations(path: str | Path) -> list[tuple[int, int, str]]:
-    """(task_id, sample_idx, code) for every sample, from a .json, .parquet or a shard folder."""
-    p = Path(path)
+def read_generations(path: str | os.PathLike | RemotePath) -> list[tuple[int, int, str]]:
+    """(task_id, sample_idx, code) for every sample, from a .json, .parquet or a shard folder
+    (local, or a URL such as s3://bucket/prefix/generations.json)."""
+    p = location(path)
     if p.is_dir():
         files = sorted(p.glob("shard-*.parquet")) or sorted((p / "generations").glob("shard-*.parquet"))
         if not files:

@@ -5,6 +5,10 @@ pass@k values, run_dir, ...). Lines are appended whole: the file is opened with 
 with `flock` against concurrent writers, and each entry goes out in one `write` followed by
 `fsync`. A reader skips a line that does not parse (a writer killed mid-line), so a torn tail never
 hides the runs before it; the next append starts on a fresh line.
+
+On object storage (an `s3://` output root) there is no append and no flock: an append reads the
+index with its version tag and writes it back with the new line only if nobody changed it since
+(a conditional put); a writer that lost the race reads again and retries.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from storage.fs import Conflict, RemotePath, location
 from storage.rundir import MANIFEST_JSON, METRICS_JSON
 
 INDEX_NAME = "run-index.jsonl"
 REQUIRED_KEYS = ("run_id", "run_dir")
+_REMOTE_APPEND_TRIES = 20
 
 
-def index_path(output_root: str | os.PathLike) -> Path:
-    return Path(output_root) / INDEX_NAME
+def index_path(output_root: str | os.PathLike | RemotePath) -> Path | RemotePath:
+    return location(output_root) / INDEX_NAME
 
 
 def utc_now() -> str:
@@ -39,7 +45,7 @@ def parse_time(text: Any) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path | RemotePath) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -60,7 +66,7 @@ def entry_for_run(
     `metrics` / `manifest` may be passed to skip re-reading them; a flat `taco-eval evaluate`
     folder (no manifest) gets its folder name as run_id and None for model and dataset.
     """
-    root = Path(run_dir).resolve()
+    root = location(run_dir).resolve()
     if metrics is None:
         metrics = _read_json(root / METRICS_JSON)
         if metrics is None:
@@ -90,7 +96,7 @@ def entry_for_run(
     }
 
 
-def append_run(output_root: str | os.PathLike, entry: dict[str, Any]) -> Path:
+def append_run(output_root: str | os.PathLike | RemotePath, entry: dict[str, Any]) -> Path | RemotePath:
     """Append one entry (a JSON object on one line) to the output root's run index, unless its
     run id is already there; returns the index's path."""
     missing = [k for k in REQUIRED_KEYS if not entry.get(k)]
@@ -99,6 +105,8 @@ def append_run(output_root: str | os.PathLike, entry: dict[str, Any]) -> Path:
     entry = {"finished_at": utc_now(), **entry}
     data = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
     path = index_path(output_root)
+    if isinstance(path, RemotePath):
+        return _append_remote(path, entry["run_id"], data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -121,13 +129,37 @@ def append_run(output_root: str | os.PathLike, entry: dict[str, Any]) -> Path:
     return path
 
 
-def read_index(output_root: str | os.PathLike) -> list[dict[str, Any]]:
+def _append_remote(path: RemotePath, run_id: str, line: bytes) -> RemotePath:
+    for _ in range(_REMOTE_APPEND_TRIES):
+        try:
+            old, tag = path.read_tagged()[:2]
+        except FileNotFoundError:
+            old, tag = b"", None
+        if any(e.get("run_id") == run_id for e in _parse(old.decode("utf-8", errors="replace"))):
+            return path
+        new = old + (b"\n" if old and not old.endswith(b"\n") else b"") + line
+        try:
+            if tag is None:
+                path.create(new)
+            else:
+                path.replace(new, tag)
+            return path
+        except (FileExistsError, Conflict):
+            continue  # another run appended meanwhile: read it again
+    raise OSError(f"cannot append to {path}: it kept changing under {_REMOTE_APPEND_TRIES} tries")
+
+
+def read_index(output_root: str | os.PathLike | RemotePath) -> list[dict[str, Any]]:
     """Every entry of the run index, in file (append) order; unparsable lines are skipped."""
     path = index_path(output_root)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
+    return _parse(text)
+
+
+def _parse(text: str) -> list[dict[str, Any]]:
     entries = []
     for line in text.splitlines():
         line = line.strip()

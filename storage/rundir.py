@@ -4,6 +4,10 @@ of `taco-eval evaluate` and `taco-eval generate` (docs/architecture.md, "Data co
 Shards are sealed by a sidecar `shard-NNNNN.json` holding the Parquet file's sha256 and the
 shard's stats, written after the Parquet file: a shard counts as done only when both exist and the
 checksum matches, so a truncated or corrupt file is recomputed, never trusted.
+
+A run folder may be a local path or a URL (`s3://bucket/prefix/runs/<run_id>`, see storage/fs.py):
+on object storage each file is written once at its final key (data first, seal last), and the seal
+is a conditional create: a valid seal is never overwritten, even when two writers race for a shard.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.atomic import write_json
+from storage.fs import RemotePath, location
 
 GENERATIONS = "generations"  # shard kinds: also the folder names
 RESULTS = "results"
@@ -33,9 +38,12 @@ GENERATION_CONFIG_JSON = "generation_config.json"  # what a `generate` folder's 
 PREFECT_RESULTS = ".prefect-results"  # under the output root: Prefect's persisted task results
 
 
-def file_sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike | RemotePath) -> str:
+    where = location(path)
+    if isinstance(where, RemotePath):
+        return hashlib.sha256(where.read_bytes()).hexdigest()  # one GET (opening costs a HEAD first)
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(where, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -53,14 +61,15 @@ def shard_name(shard_id: int) -> str:
 
 class RunDir:
     """A run folder: the pipeline's `<output>/runs/<run_id>/`, or a flat `evaluate` folder (which has
-    `results.parquet` instead of sealed `results/` shards)."""
+    `results.parquet` instead of sealed `results/` shards). Its paths are `Path`s, or `RemotePath`s
+    when the root is a URL."""
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike | RemotePath):
+        self.root = location(root)
 
     @classmethod
-    def under(cls, output: str | os.PathLike, run_id: str) -> "RunDir":
-        return cls(Path(output) / RUNS / run_id)
+    def under(cls, output: str | os.PathLike | RemotePath, run_id: str) -> "RunDir":
+        return cls(location(output) / RUNS / run_id)
 
     @property
     def manifest(self) -> Path:
@@ -104,19 +113,33 @@ class RunDir:
     def _seal_path(self, kind: str, shard_id: int) -> Path:
         return self.shard(kind, shard_id).with_suffix(".json")
 
-    def seal(self, kind: str, shard_id: int, stats: dict[str, Any]) -> dict[str, Any]:
-        """Record the finished shard's checksum and stats; returns the record."""
+    def seal(self, kind: str, shard_id: int, stats: dict[str, Any], content: Any = None) -> dict[str, Any]:
+        """Record the finished shard's checksum, stats and `content` (what the shard was planned to
+        hold, e.g. its task ids and samples per task); returns the record."""
         path = self.shard(kind, shard_id)
         record = {"shard_id": shard_id, "file": path.name, "sha256": file_sha256(path), "stats": stats}
-        write_json(self._seal_path(kind, shard_id), record)
+        if content is not None:
+            record["content"] = content
+        try:
+            write_json(self._seal_path(kind, shard_id), record, once=True)
+        except FileExistsError:
+            # Object storage, a seal already there: a valid one (another writer finished this very
+            # shard, e.g. Dask re-running a task) stands; a stale one is replaced. Either way the seal
+            # holds the checksum of data read back from the key, so it is trusted only while it matches.
+            current = self.sealed(kind, shard_id, content)
+            if current is not None:
+                return current
+            write_json(self._seal_path(kind, shard_id), record)
         return record
 
-    def sealed(self, kind: str, shard_id: int) -> dict[str, Any] | None:
-        """The shard's record if its file exists and matches its checksum, else None."""
+    def sealed(self, kind: str, shard_id: int, content: Any = None) -> dict[str, Any] | None:
+        """The shard's record if its file exists and matches its checksum (and, when `content` is
+        given, the seal records exactly that content), else None: the one test of "this shard is done"
+        for the pipeline and for `taco-eval generate`."""
         path, seal = self.shard(kind, shard_id), self._seal_path(kind, shard_id)
         try:
             record = json.loads(seal.read_text())
-            if record.get("sha256") == file_sha256(path):
+            if record.get("sha256") == file_sha256(path) and (content is None or record.get("content") == content):
                 return record
         except (OSError, ValueError):
             pass
@@ -126,34 +149,16 @@ class RunDir:
         self._seal_path(kind, shard_id).unlink(missing_ok=True)
 
 
-def shard_holds_exactly(path: str | os.PathLike, want: set[tuple[int, int]]) -> bool:
-    """Whether a `generate` shard is done: a readable Parquet file whose (task_id, sample_idx) rows
-    are exactly `want`, once each. (A pipeline run's shards are trusted by their seals instead.)"""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    try:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path, columns=["task_id", "sample_idx"])
-    except Exception:  # noqa: BLE001 - unreadable means "generate it again"
-        return False
-    have = set(zip(table.column("task_id").to_pylist(), table.column("sample_idx").to_pylist()))
-    return have == want and table.num_rows == len(want)
+def shard_content(task_ids: list[int], n: int) -> dict[str, Any]:
+    """What a generations shard is planned to hold: samples 0..n-1 of these tasks. Recorded in its
+    seal, so a folder reused with another selection (`--limit 5`, then `--limit 10`) never trusts a
+    shard planned for the old one."""
+    return {"task_ids": list(task_ids), "n": n}
 
 
-class GenerateDir:
-    """A `taco-eval generate` output folder: `generations/shard-NNNNN.parquet` (complete when it holds
-    every sample of its problems: no seals), `generation_config.json`, `generations.json`."""
-
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-
-    def shard(self, shard_id: int) -> Path:
-        return self.root / GENERATIONS / shard_name(shard_id)
-
-    def shards(self) -> list[Path]:
-        return sorted((self.root / GENERATIONS).glob("shard-*.parquet"))
+class GenerateDir(RunDir):
+    """A `taco-eval generate` output folder: sealed `generations/shard-NNNNN.parquet` shards (the same
+    seals as a run folder's), `generation_config.json`, `generations.json`."""
 
     @property
     def generations_json(self) -> Path:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage.atomic import atomic_path
+from storage.fs import RemotePath, location
 
 GENERATIONS_SCHEMA = pa.schema(
     [
@@ -43,15 +44,23 @@ RESULTS_SCHEMA = pa.schema(
 )
 
 
-def write_rows(path: str | os.PathLike, rows: Iterable[Any], schema: pa.Schema) -> Path:
+def write_rows(path: str | os.PathLike | RemotePath, rows: Iterable[Any], schema: pa.Schema) -> Path | RemotePath:
     """Write dataclass instances or dicts as one Parquet file, atomically."""
     records = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r) for r in rows]
     columns = {name: [rec.get(name) for rec in records] for name in schema.names}
     table = pa.Table.from_pydict(columns, schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-    return Path(path)
+    return location(path)
 
 
-def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
-    return pq.read_table(path).to_pylist()
+def read_table(path: str | os.PathLike | RemotePath, columns: list[str] | None = None) -> pa.Table:
+    """A Parquet file as a table; a remote file is fetched whole in one request first."""
+    where = location(path)
+    if isinstance(where, RemotePath):
+        return pq.read_table(pa.BufferReader(where.read_bytes()), columns=columns)
+    return pq.read_table(where, columns=columns)
+
+
+def read_rows(path: str | os.PathLike | RemotePath) -> list[dict[str, Any]]:
+    return read_table(path).to_pylist()

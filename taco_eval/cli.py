@@ -21,6 +21,7 @@ COMMANDS = {
     "find-batch-size": "taco_eval.commands.find_batch_size",
     "report": "taco_eval.commands.report",
     "history": "taco_eval.commands.history",
+    "check-dataset": "taco_eval.commands.check_dataset",
 }
 
 

@@ -13,8 +13,9 @@ from tqdm import tqdm
 class EvaluationProgress:
     """Programs judged, with programs/s and tests/s."""
 
-    def __init__(self, samples: int):
+    def __init__(self, samples: int, desc: str | None = None):
         self.samples = samples
+        self.desc = desc or f"judging {samples} samples"
         self.bar: Any = None
 
     def __enter__(self) -> "EvaluationProgress":
@@ -25,7 +26,7 @@ class EvaluationProgress:
             total=total,
             initial=initial,
             unit="prog",
-            desc=f"judging {self.samples} samples",
+            desc=self.desc,
             file=sys.stderr,
             dynamic_ncols=True,
             mininterval=0.5,

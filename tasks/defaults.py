@@ -60,6 +60,10 @@ RUN_MAX_TOKENS = 128
 RUN_SHARD_SIZE = 5  # problems per shard of a run folder (part of the run id)
 RUN_OUTPUT_DIR = "out"
 
+# --- dataset check (`taco-eval check-dataset`, the `taco-eval-check` flow) ----------------------
+CHECK_MAX_SOLUTIONS = 5  # reference solutions run per problem (the first ones of its `solutions`)
+CHECK_OUTPUT_DIR = "out/dataset-check"  # the flow's default output folder
+
 # --- metrics and reports -------------------------------------------------------------------------
 DEFAULT_KS = (1, 10, 100)
 HISTORY_KS = (1, 10)  # the trend's columns (`taco-eval history`, history.md)
@@ -69,7 +73,11 @@ REGRESSION_METRIC = "pass@1"
 
 # --- storage -------------------------------------------------------------------------------------
 CACHE_DIR = Path(os.environ.get("TACO_EVAL_CACHE_DIR", Path.home() / ".cache" / "taco-eval"))
-# Verdicts reused across runs, keyed by (problem content, code, judge config).
+# A run's lock on object storage is a lease (storage/run_lock.py): renewed every quarter of this
+# by its holder, taken over by another run when not renewed for this long.
+RUN_LEASE_S = 60.0
+# Verdicts reused across runs, keyed by (problem content, code, judge config). Always a local file
+# (SQLite), even when runs are written to object storage: a cache, one per machine.
 VERDICT_CACHE = Path(os.environ.get("TACO_EVAL_VERDICT_CACHE", CACHE_DIR / "verdicts.sqlite"))
 
 # --- scale-out (README, "Scaling out") -----------------------------------------------------------

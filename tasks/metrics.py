@@ -10,6 +10,7 @@ from storage.atomic import write_json
 from storage.rundir import RunDir
 
 from tasks import statuses
+from tasks.dataset_check.subset import VerifiedSelection
 from tasks.types import JUDGE_NONDETERMINISTIC, MalformedRow, Problem, ProgramResult
 
 
@@ -50,13 +51,34 @@ def usable_ks(counts: dict[int, tuple[int, int]], ks: Sequence[int]) -> list[int
     return [k for k in ks if counts and all(n >= k for n, _ in counts.values())]
 
 
+def verified_block(
+    selection: VerifiedSelection, scored: dict[int, tuple[int, int]], by_id: dict[int, Problem], ks: Sequence[int]
+) -> dict[str, Any]:
+    """metrics.json's `verified`: pass@k over the scored problems a dataset check finds usable,
+    by difficulty, and the problems it leaves out, by reason."""
+    usable = {t: nc for t, nc in scored.items() if t in selection.usable}
+    ks_used = usable_ks(usable, ks)
+    by_difficulty: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
+    for t, nc in usable.items():
+        by_difficulty[by_id[t].difficulty][t] = nc
+    return {
+        **_group(usable, ks_used),
+        "ks": ks_used,
+        "by_difficulty": {d: _group(g, ks_used) for d, g in sorted(by_difficulty.items())},
+        "excluded_task_ids": selection.excluded,
+        "dataset_check": selection.describe(),
+    }
+
+
 def compute_metrics(
     problems: Sequence[Problem],
     malformed: Sequence[MalformedRow],
     results: Sequence[ProgramResult],
     ks: Sequence[int],
+    verified: VerifiedSelection | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(metrics.json, taco_metrics.json) contents."""
+    """(metrics.json, taco_metrics.json) contents. `verified`: add the `verified` block (TACO's
+    file still covers every scored problem)."""
     counts = per_task_counts(results)
     by_id = {p.task_id: p for p in problems}
     scored = {t: nc for t, nc in counts.items() if t in by_id}
@@ -90,6 +112,8 @@ def compute_metrics(
         "skipped_problems": [{"task_id": m.index, "problem_id": m.problem_id, "reason": m.reason} for m in malformed],
         "unknown_task_ids": sorted({r.task_id for r in results} - set(by_id) - {m.index for m in malformed}),
     }
+    if verified is not None:
+        metrics["verified"] = verified_block(verified, scored, by_id, ks)
     taco: dict[str, Any] = {f"pass@{k}": metrics[f"pass@{k}"] for k in ks_used}
     taco["detail"] = {
         f"pass@{k}": {str(t): pass_at_k(n, c, k) for t, (n, c) in sorted(scored.items())} for k in ks_used
@@ -103,9 +127,10 @@ def write_metrics(
     malformed: Sequence[MalformedRow],
     results: Sequence[ProgramResult],
     ks: Sequence[int],
+    verified: VerifiedSelection | None = None,
 ) -> dict[str, Any]:
     """Write `metrics.json` and `taco_metrics.json` into `out_dir`; return the metrics."""
-    metrics, taco = compute_metrics(problems, malformed, results, ks)
+    metrics, taco = compute_metrics(problems, malformed, results, ks, verified)
     folder = RunDir(out_dir)
     write_json(folder.metrics, metrics)
     write_json(folder.taco_metrics, taco)

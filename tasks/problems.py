@@ -8,6 +8,7 @@ as `MalformedRow`s with their index and reason instead of stopping the run.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,6 +47,16 @@ class DatasetError(Exception):
     """A dataset that cannot be read at all (as opposed to a malformed row)."""
 
 
+@dataclass(frozen=True)
+class ReferenceSolutions:
+    """A row's `solutions` (TACO: a JSON string holding a list of programs): how many it has, the
+    first few, or why they cannot be read."""
+
+    total: int = 0
+    codes: tuple[str, ...] = ()
+    error: str | None = None
+
+
 @dataclass
 class LoadedProblems:
     problems: list[Problem]
@@ -56,6 +67,8 @@ class LoadedProblems:
     rows_in_split: int = 0
     special_judges_applied: bool = False
     filters: dict[str, Any] = field(default_factory=dict)
+    # task_id → the row's own reference solutions; loaded only when asked (`max_solutions`).
+    solutions: dict[int, ReferenceSolutions] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Content hash of exactly the problems that will be scored."""
@@ -66,6 +79,15 @@ class LoadedProblems:
         for m in self.malformed:
             digest.update(f"malformed:{m.index}\n".encode())
         return digest.hexdigest()
+
+    def manifest_record(self) -> dict[str, Any]:
+        """The manifest's `dataset` section: which data was scored (the pipeline and `evaluate`)."""
+        return {
+            "fingerprint": self.fingerprint(),
+            "revision": self.revision,
+            "rows_in_split": self.rows_in_split,
+            "special_judges_applied": self.special_judges_applied,
+        }
 
     @property
     def is_filtered(self) -> bool:
@@ -300,6 +322,21 @@ def normalise_row(index: int, row: Any, split: str, judge_override: str | None =
     )
 
 
+def reference_solutions(row: Any, keep: int) -> ReferenceSolutions:
+    """The first `keep` of a raw row's reference solutions and their total count."""
+    raw = row.get("solutions") if isinstance(row, dict) else None
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return ReferenceSolutions()
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return ReferenceSolutions(error=f"'solutions' is not valid JSON ({exc})")
+    if not isinstance(raw, list) or not all(isinstance(code, str) for code in raw):
+        return ReferenceSolutions(error="'solutions' is not a list of program texts")
+    return ReferenceSolutions(len(raw), tuple(raw[:keep]))
+
+
 _LOADED: dict[Any, LoadedProblems] = {}
 _LOADED_LOCK = threading.Lock()
 
@@ -320,6 +357,30 @@ def load_spec(spec: Any) -> LoadedProblems:
                 special_judges=spec.special_judges,
             )
         return _LOADED[spec]
+
+
+def narrow(loaded: LoadedProblems, task_ids: Iterable[int]) -> LoadedProblems:
+    """`loaded` with only the rows in `task_ids`: what loading its selection with those task ids
+    (and no limit) gives."""
+    keep = set(task_ids)
+    return dataclasses.replace(
+        loaded,
+        problems=[p for p in loaded.problems if p.task_id in keep],
+        malformed=[m for m in loaded.malformed if m.index in keep],
+        filters={**loaded.filters, "task_ids": sorted(keep), "limit": None},
+        solutions={t: s for t, s in loaded.solutions.items() if t in keep},
+    )
+
+
+def narrow_spec(spec: Any, task_ids: Iterable[int]) -> Any:
+    """`spec`'s selection (filters and limit applied) narrowed to `task_ids`, as a spec of its own;
+    its problems are taken from `load_spec(spec)`, not read again."""
+    keep = sorted(set(task_ids))
+    narrowed = dataclasses.replace(spec, task_ids=tuple(keep), limit=None)
+    base = load_spec(spec)
+    with _LOADED_LOCK:
+        _LOADED.setdefault(narrowed, narrow(base, keep))
+    return narrowed
 
 
 def taco_special_judges() -> dict[int, str]:
@@ -350,8 +411,10 @@ def load_problems(
     task_ids: Iterable[int] | None = None,
     limit: int | None = None,
     special_judges: str = "auto",
+    max_solutions: int | None = None,
 ) -> LoadedProblems:
-    """Load one split and normalise it; filters keep task_id = row index of the full split."""
+    """Load one split and normalise it; filters keep task_id = row index of the full split.
+    `max_solutions`: also keep up to that many of each row's reference solutions (`solutions`)."""
     rows, resolved = read_raw_rows(source, split, revision)
     if special_judges not in ("auto", "taco", "none"):
         raise DatasetError(f"--special-judges must be auto, taco or none, not '{special_judges}'")
@@ -368,6 +431,7 @@ def load_problems(
 
     problems: list[Problem] = []
     malformed: list[MalformedRow] = []
+    solutions: dict[int, ReferenceSolutions] = {}
     for index, row in enumerate(rows):
         if wanted_ids is not None and index not in wanted_ids:
             continue
@@ -380,7 +444,11 @@ def load_problems(
         if limit is not None and len(problems) + len(malformed) >= limit:
             break
         item = normalise_row(index, row, split, spj.get(index))
+        if isinstance(item, MalformedRow) and isinstance(row, dict) and row.get("difficulty"):
+            item = dataclasses.replace(item, difficulty=str(row["difficulty"]))
         (problems if isinstance(item, Problem) else malformed).append(item)
+        if max_solutions is not None:
+            solutions[index] = reference_solutions(row, max_solutions)
     return LoadedProblems(
         problems=problems,
         malformed=malformed,
@@ -395,4 +463,5 @@ def load_problems(
             "task_ids": sorted(wanted_ids) if wanted_ids is not None else None,
             "limit": limit,
         },
+        solutions=solutions,
     )

@@ -38,3 +38,14 @@ TACO_CODE = {
 }
 
 # When tests disagree, a program's status is the first failing test's status.
+
+# A problem's status in a dataset check (`taco-eval check-dataset`): what its own reference
+# solutions do on its own tests, under the same engine and judge as generated programs.
+VERIFIED = "verified"  # every solution run passes every test
+PARTIAL = "partial"  # some pass
+BROKEN = "broken"  # none passes
+NO_SOLUTIONS = "no_solutions"  # the row has no reference solution to run
+# SKIPPED (above): a malformed row
+CHECK_STATUSES = (VERIFIED, PARTIAL, BROKEN, NO_SOLUTIONS, SKIPPED)
+# Problems that at least one reference solves: a verified subset's metrics are computed over these.
+USABLE = (VERIFIED, PARTIAL)

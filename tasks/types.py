@@ -62,6 +62,7 @@ class MalformedRow:
     index: int
     problem_id: str
     reason: str
+    difficulty: str = "UNKNOWN_DIFFICULTY"  # the row's own, when it states one
 
 
 @dataclass(frozen=True)

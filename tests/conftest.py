@@ -62,3 +62,34 @@ def fresh_backends():
     clear_backend_cache()
     yield
     clear_backend_cache()
+
+
+# --- object storage ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on a free localhost port for the session (tests/s3_server.py); the AWS
+    variables pointing at it are set in this process's environment, so subprocesses inherit them."""
+    from tests import s3_server as moto_s3
+
+    server, env = moto_s3.start()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture()
+def s3_bucket(s3_server):
+    """A fresh, empty bucket: its URL, `s3://name`."""
+    from tests import s3_server as moto_s3
+
+    moto_s3.allow_writes(s3_server)
+    yield moto_s3.new_bucket(dict(os.environ))
+    moto_s3.allow_writes(s3_server)

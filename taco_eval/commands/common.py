@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from storage.fs import unreachable
 from tasks import defaults
 from tasks.generation.backends import BACKENDS, DTYPES
 from taco_eval.errors import UsageError
 from tasks.types import JudgeConfig
 from tasks.execution import sandbox
 from tasks.problems import SAMPLES, DatasetError, LoadedProblems, load_problems
+from tasks.dataset_check.subset import DatasetCheck, DatasetCheckError, VerifiedSelection, load_check, selection_for
 
 
 def csv_list(text: str) -> list[str]:
@@ -21,6 +23,13 @@ def int_list(text: str) -> list[int]:
         return [int(part) for part in csv_list(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def check_output_dir(where: str) -> None:
+    """A URL output (s3://bucket/prefix) must answer before any work starts."""
+    problem = unreachable(where)
+    if problem is not None:
+        raise UsageError(f"-o {where}: {problem}")
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +55,7 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_from_args(args: argparse.Namespace) -> LoadedProblems:
+def load_from_args(args: argparse.Namespace, max_solutions: int | None = None) -> LoadedProblems:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     try:
@@ -59,12 +68,52 @@ def load_from_args(args: argparse.Namespace) -> LoadedProblems:
             task_ids=args.task_ids,
             limit=args.limit,
             special_judges=args.special_judges,
+            max_solutions=max_solutions,
         )
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
 
 
-def add_judge_options(parser: argparse.ArgumentParser) -> None:
+def add_dataset_check_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("dataset check")
+    g.add_argument(
+        "--dataset-check",
+        metavar="PATH",
+        default=None,
+        help="dataset_check.parquet written by `taco-eval check-dataset` (or its folder): metrics.json and "
+        "the report gain pass@k over the usable (verified + partial) problems",
+    )
+    g.add_argument(
+        "--only-verified",
+        action="store_true",
+        help="generate and score only the problems the dataset check finds usable (needs --dataset-check)",
+    )
+
+
+def dataset_check_from_args(args: argparse.Namespace) -> DatasetCheck | None:
+    if args.only_verified and not args.dataset_check:
+        raise UsageError("--only-verified needs --dataset-check PATH (the output of `taco-eval check-dataset`)")
+    if not args.dataset_check:
+        return None
+    try:
+        return load_check(args.dataset_check)
+    except DatasetCheckError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def verified_selection(
+    check: DatasetCheck | None, loaded: LoadedProblems, only_verified: bool
+) -> VerifiedSelection | None:
+    if check is None:
+        return None
+    try:
+        return selection_for(check, loaded, only_verified)
+    except DatasetCheckError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def add_judge_options(parser: argparse.ArgumentParser, *, scoring: bool = True) -> None:
+    """`scoring=False`: without --k and --all-tests (a command that scores no samples)."""
     g = parser.add_argument_group("execution")
     g.add_argument("--workers", type=int, default=None, help="parallel execution workers (default: one per core)")
     g.add_argument(
@@ -79,15 +128,18 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
         default=defaults.DEFAULT_MEMORY_LIMIT_MB,
         help=f"address space per test above the interpreter's (default {defaults.DEFAULT_MEMORY_LIMIT_MB})",
     )
-    g.add_argument(
-        "--k",
-        type=int_list,
-        default=list(defaults.DEFAULT_KS),
-        help="pass@k values, comma-separated (default 1,10,100; only k <= samples are reported)",
-    )
-    g.add_argument(
-        "--all-tests", action="store_true", help="run every test of every program (default: stop at the first failure)"
-    )
+    if scoring:
+        g.add_argument(
+            "--k",
+            type=int_list,
+            default=list(defaults.DEFAULT_KS),
+            help="pass@k values, comma-separated (default 1,10,100; only k <= samples are reported)",
+        )
+        g.add_argument(
+            "--all-tests",
+            action="store_true",
+            help="run every test of every program (default: stop at the first failure)",
+        )
     g.add_argument(
         "--isolation", default=sandbox.AUTO, help="auto (strongest available) or one of: " + ", ".join(sandbox.LEVELS)
     )
@@ -139,8 +191,9 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
         raise UsageError(f"--memory-limit-mb must be at least 16, got {args.memory_limit_mb}")
     if not 0 <= args.float_tolerance < 1:  # also refuses nan
         raise UsageError(f"--float-tolerance must be at least 0 and below 1, got {args.float_tolerance:g}")
-    if not args.k or any(k < 1 for k in args.k):
-        raise UsageError(f"--k values must be positive integers, got {args.k}")
+    ks = getattr(args, "k", [1])
+    if not ks or any(k < 1 for k in ks):
+        raise UsageError(f"--k values must be positive integers, got {ks}")
     try:
         isolation = sandbox.resolve(args.isolation)
     except sandbox.IsolationUnavailable as exc:
@@ -148,7 +201,7 @@ def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
     return JudgeConfig(
         timeout_s=args.timeout,
         memory_limit_mb=args.memory_limit_mb,
-        early_stop=not args.all_tests,
+        early_stop=not getattr(args, "all_tests", False),
         isolation=isolation,
         float_tolerance=args.float_tolerance,
     )

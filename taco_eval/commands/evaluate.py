@@ -5,21 +5,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 from tasks import defaults
 from taco_eval.errors import UsageError
 from taco_eval.commands.common import (
     add_cluster_options,
+    add_dataset_check_options,
     add_dataset_options,
     add_judge_options,
+    check_output_dir,
     dask_target,
+    dataset_check_from_args,
     judge_config_from_args,
     load_from_args,
+    verified_selection,
 )
 from taco_eval.progress import EvaluationProgress
 from tasks.types import JudgeConfig, ProgramResult
 from storage.atomic import write_json
+from storage.fs import Location, location
 from storage.manifest import new_manifest
 from storage.rundir import RunDir, run_id_for
 from storage.generations import GenerationsError, read_generations
@@ -32,6 +36,7 @@ from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec
 from tasks.problems import LoadedProblems
 from tasks.reporting.summary import format_summary
+from tasks.dataset_check.subset import VerifiedSelection, keep_usable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,28 +51,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-g",
         "--generations",
         required=True,
-        help="TACO generations.json, a generations .parquet, or a folder of shard-*.parquet",
+        help="TACO generations.json, a generations .parquet, or a folder of shard-*.parquet (a path or a "
+        "URL such as s3://bucket/prefix/generations.json)",
     )
-    p.add_argument("-o", "--output-dir", required=True, help="where results and metrics are written")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        required=True,
+        help="where results and metrics are written: a folder or a URL such as s3://bucket/prefix",
+    )
     add_judge_options(p)
+    add_dataset_check_options(p)
     add_cluster_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     judge_config = judge_config_from_args(args)
+    check = dataset_check_from_args(args)
     cluster = dask_target(args)
     try:
         rows = read_generations(args.generations)
     except GenerationsError as exc:
         raise UsageError(str(exc)) from exc
-    out = Path(args.output_dir)
+    check_output_dir(args.output_dir)
+    out = location(args.output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create output folder {out}: {exc.strerror}") from exc
+        raise UsageError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
     loaded = load_from_args(args)
     for m in loaded.malformed:
         print(f"skipping task {m.index} ({m.problem_id}): {m.reason}", file=sys.stderr)
+    verified = verified_selection(check, loaded, args.only_verified)
+    if verified is not None and args.only_verified:
+        loaded = keep_usable(loaded, verified)
+        print(
+            f"--only-verified: scoring the {len(loaded.problems)} usable problems; left out: "
+            + (", ".join(f"{reason} {len(ids)}" for reason, ids in verified.excluded.items()) or "none"),
+            file=sys.stderr,
+        )
     selected = {p.task_id for p in loaded.problems} | {m.index for m in loaded.malformed}
     # With filters the user asked for a subset; without, a task_id outside the split is a mistake.
     samples = [Sample(t, i, c) for t, i, c in rows if not loaded.is_filtered or t in selected]
@@ -101,8 +123,11 @@ def run(args: argparse.Namespace) -> int:
             if cache is not None:
                 cache.close()
     results.sort(key=lambda r: (r.task_id, r.sample_idx))
-    metrics = write_outputs(out, loaded, results, args.k)
-    write_json(RunDir(out).manifest, evaluation_manifest(args, loaded, judge_config, stats))
+    metrics = write_outputs(out, loaded, results, args.k, verified)
+    manifest = evaluation_manifest(args, loaded, judge_config, stats)
+    if verified is not None:
+        manifest["dataset_check"] = verified.describe()
+    write_json(RunDir(out).manifest, manifest)
     print(format_summary(metrics, stats))
     print(
         f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}, {out / 'manifest.json'}"
@@ -154,9 +179,10 @@ def evaluation_manifest(
             args.special_judges,
         )
     )
+    dataset_record = loaded.manifest_record()
     identity = {
-        "dataset": loaded.fingerprint(),
-        "generations": str(Path(args.generations).resolve()),
+        "dataset": dataset_record["fingerprint"],
+        "generations": str(location(args.generations).resolve()),
         "judge": dataclasses.asdict(judge_config),
         "code_version": defaults.CODE_VERSION,
     }
@@ -174,17 +200,18 @@ def evaluation_manifest(
         identity,
         code_version=defaults.CODE_VERSION,
     )
-    manifest["dataset"] = {
-        "fingerprint": identity["dataset"],
-        "revision": loaded.revision,
-        "rows_in_split": loaded.rows_in_split,
-        "special_judges_applied": loaded.special_judges_applied,
-    }
+    manifest["dataset"] = dataset_record
     manifest["isolation"] = sandbox.describe(judge_config.isolation)
     manifest["execution"] = dataclasses.asdict(stats)
     return manifest
 
 
-def write_outputs(out: Path, loaded: LoadedProblems, results: list[ProgramResult], ks: list[int]) -> dict:
+def write_outputs(
+    out: Location,
+    loaded: LoadedProblems,
+    results: list[ProgramResult],
+    ks: list[int],
+    verified: VerifiedSelection | None = None,
+) -> dict:
     write_rows(RunDir(out).flat_results, results, RESULTS_SCHEMA)
-    return write_metrics(out, loaded.problems, loaded.malformed, results, ks)
+    return write_metrics(out, loaded.problems, loaded.malformed, results, ks, verified)

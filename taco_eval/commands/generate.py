@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from taco_eval.commands.common import add_dataset_options, add_generation_options, csv_list, load_from_args
+from storage.fs import is_remote
 from taco_eval.errors import UsageError
 from taco_eval.progress import GenerationProgress
 from tasks import defaults
@@ -112,14 +113,18 @@ def run(args: argparse.Namespace) -> int:
     from tasks.generation.generate import (
         GenerationError,
         generate_run,
-        plan_shards,
-        shard_is_complete,
-        shard_path,
+        generate_plan,
+        sealed_shard,
     )
     from tasks.generation.prompts import PromptError, build_prompt
 
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
+    if is_remote(args.output_dir):
+        raise UsageError(
+            f"-o {args.output_dir}: `taco-eval generate` writes a local folder; runs on shared storage: "
+            "taco-eval run -o s3://bucket/prefix"
+        )
     sampling = sampling_config_from_args(args)
     devices = devices_from_args(args)
     model_cfg = model_config_from_args(args)
@@ -141,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir)
     remaining = sum(
         len(shard) * sampling.n
-        for sid, shard in plan_shards(problems, args.shard_size)
-        if not shard_is_complete(shard_path(out_dir, sid), shard, sampling.n)
+        for sid, shard in generate_plan(problems, args.shard_size)
+        if sealed_shard(out_dir, sid, shard, sampling.n) is None
     )
     if remaining:
         from tasks.generation.generate import ModelConfig, lane_devices, load_backend

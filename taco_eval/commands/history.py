@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from storage.fs import location
 
 from taco_eval.commands.common import int_list
 from taco_eval.errors import UsageError
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from storage.run_index import index_path
     from tasks.reporting.history import format_history, history_entries, text_table, write_history
 
-    root = Path(args.output_dir)
+    root = location(args.output_dir)
     if not index_path(root).exists():
         raise UsageError(
             f"no run index at {index_path(root)}: finished runs of the taco-eval flow are recorded "

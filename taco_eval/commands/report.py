@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from storage.fs import location
 from taco_eval.errors import UsageError
 
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resamples is not None and args.resamples < 1:
         raise UsageError(f"--resamples must be at least 1, got {args.resamples}")
     for label, folder in (("RUN_DIR", args.run_dir), ("--compare", args.compare)):
-        if folder is not None and not Path(folder).is_dir():
+        if folder is not None and not location(folder).is_dir():
             raise UsageError(f"{label} {folder} is not a folder")
     try:
         paths = build_report(

@@ -9,13 +9,17 @@ import time
 
 from taco_eval.commands.common import (
     add_cluster_options,
+    add_dataset_check_options,
     add_dataset_options,
     add_generation_options,
     add_judge_options,
+    check_output_dir,
     csv_list,
     dask_target,
+    dataset_check_from_args,
     int_list,
     judge_config_from_args,
+    verified_selection,
 )
 from taco_eval.commands.generate import model_config_from_args, sampling_config_from_args
 from storage.rundir import RunDir
@@ -23,6 +27,8 @@ from taco_eval import prefect_api
 from taco_eval.errors import UsageError
 from tasks.reporting.summary import format_summary
 from tasks import defaults
+from tasks.plan import DatasetSpec
+from tasks.problems import DatasetError, LoadedProblems, load_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p, default_model=defaults.DEFAULT_MODEL, default_n=defaults.RUN_N, default_max_tokens=defaults.RUN_MAX_TOKENS
     )
     add_judge_options(p)
+    add_dataset_check_options(p)
     add_cluster_options(p)
     g = p.add_argument_group('generation lanes on a GPU work pool (README, "Scaling out")')
     g.add_argument(
@@ -61,7 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g = p.add_argument_group("run")
     g.add_argument(
-        "-o", "--output-dir", default=defaults.RUN_OUTPUT_DIR, help="output root; the run goes to OUT/runs/<run_id>/"
+        "-o",
+        "--output-dir",
+        default=defaults.RUN_OUTPUT_DIR,
+        help="output root, a folder or a URL such as s3://bucket/prefix; the run goes to OUT/runs/<run_id>/",
     )
     g.add_argument(
         "--shard-size",
@@ -81,11 +91,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def flow_parameters(args: argparse.Namespace) -> dict:
     judge = judge_config_from_args(args)
+    check = dataset_check_from_args(args)  # a wrong path fails at once, before the model is prepared
     # The same checks as `generate`, so a typo fails here in one line, not inside the flow.
     model_config_from_args(args)
     sampling_config_from_args(args)
     if args.shard_size < 1:
         raise UsageError(f"--shard-size must be at least 1, got {args.shard_size}")
+    check_output_dir(args.output_dir)
+    if check is not None:
+        # Refuse a check of other data here, in one line, rather than as a failed flow run. The
+        # flow runs in this process and finds the problems already loaded (`load_spec` keeps them).
+        verified_selection(check, load_dataset_spec(args), args.only_verified)
     cluster = dask_target(args) or (None, None)
     if args.lanes is not None and args.lanes < 1:
         raise UsageError(f"--lanes must be at least 1, got {args.lanes}")
@@ -127,12 +143,31 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         shard_ids=args.shard_ids,
         force=args.force,
         wait_for_lock=args.wait,
+        dataset_check=check.path if check is not None else None,
+        only_verified=args.only_verified,
         dask_address=cluster[0],
         dask_workers=cluster[1],
         generation_lanes=args.lanes,
         lane_queues=args.lane_queues,
         lane_deployment=args.lane_deployment,
     )
+
+
+def load_dataset_spec(args: argparse.Namespace) -> LoadedProblems:
+    """The problems the flow will load for these arguments (the same `DatasetSpec`, so the same
+    cached load)."""
+    spec = DatasetSpec(
+        args.dataset,
+        args.split,
+        args.revision,
+        *(None if v is None else tuple(v) for v in (args.difficulties, args.skills, args.task_ids)),
+        args.limit,
+        args.special_judges,
+    )
+    try:
+        return load_spec(spec)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from storage.atomic import write_json, write_text
-from storage.rundir import GENERATION_CONFIG_JSON, GenerateDir, shard_holds_exactly
+from storage.rundir import GENERATION_CONFIG_JSON, GENERATIONS, GenerateDir, shard_content
 from storage.tables import GENERATIONS_SCHEMA, read_rows, write_rows
 from tasks import defaults
 from tasks.types import Problem
 from tasks.generation.backends import BACKENDS, DTYPES
-from tasks.plan import chunks
+from tasks.plan import plan_shards
 from tasks.generation.backends.base import Backend, GenerationParams, ProgressFn, derive_seed
 from tasks.generation.prompts import PROMPT_FORMATS, PROMPT_TACO, build_prompt, extract_code, stop_strings_for
 
@@ -281,19 +281,18 @@ def write_taco_generations_json(
 
 
 def shard_path(out_dir: str | os.PathLike, shard_id: int) -> Path:
-    return GenerateDir(out_dir).shard(shard_id)
+    return GenerateDir(out_dir).shard(GENERATIONS, shard_id)
 
 
-def plan_shards(
-    problems: Sequence[Problem], shard_size: int = defaults.GENERATE_SHARD_SIZE
-) -> list[tuple[int, list[Problem]]]:
-    """`generate`'s shards: (shard id, problems), in the order the problems were loaded."""
-    return list(enumerate(chunks(problems, shard_size)))
+def generate_plan(problems: Sequence[Problem], shard_size: int) -> list[tuple[int, list[Problem]]]:
+    """`generate`'s shards, (shard id, problems): the pipeline's plan (tasks.plan.plan_shards)."""
+    by_id = {p.task_id: p for p in problems}
+    return [(sid, [by_id[t] for t in ids]) for sid, ids in enumerate(plan_shards(list(by_id), shard_size))]
 
 
-def shard_is_complete(path: str | os.PathLike, problems: Sequence[Problem], n: int) -> bool:
-    """True when `path` is a readable shard holding exactly samples 0..n-1 of these problems."""
-    return shard_holds_exactly(path, {(p.task_id, i) for p in problems for i in range(n)})
+def sealed_shard(out_dir: str | os.PathLike, shard_id: int, problems: Sequence[Problem], n: int) -> dict | None:
+    """The shard's seal when it holds exactly samples 0..n-1 of these problems, else None."""
+    return GenerateDir(out_dir).sealed(GENERATIONS, shard_id, shard_content([p.task_id for p in problems], n))
 
 
 def run_fingerprint(model_cfg: ModelConfig, sampling_cfg: SamplingConfig, shard_size: int) -> dict[str, Any]:
@@ -458,11 +457,11 @@ def generate_run(
     out_dir = Path(out_dir)
     check_or_write_run_config(out_dir, model_cfg, sampling_cfg, shard_size)
     summary = RunSummary()
-    plan = plan_shards(problems, shard_size)
+    plan = generate_plan(problems, shard_size)
     todo = []
     for shard_id, shard in plan:
         path = shard_path(out_dir, shard_id)
-        if shard_is_complete(path, shard, sampling_cfg.n):
+        if sealed_shard(out_dir, shard_id, shard, sampling_cfg.n) is not None:
             summary.shards.append(
                 ShardStats(
                     shard_id, len(shard), len(shard) * sampling_cfg.n, 0, 0.0, 0.0, None, path=str(path), skipped=True
@@ -475,7 +474,11 @@ def generate_run(
 
     def work(lane: str, shard_id: int) -> ShardStats:
         cfg = ModelConfig(model_cfg.model, model_cfg.revision, model_cfg.dtype, lane, model_cfg.backend)
-        stats = generate_shard(shards[shard_id], cfg, sampling_cfg, shard_id, shard_path(out_dir, shard_id), progress)
+        shard = shards[shard_id]
+        stats = generate_shard(shard, cfg, sampling_cfg, shard_id, shard_path(out_dir, shard_id), progress)
+        GenerateDir(out_dir).seal(
+            GENERATIONS, shard_id, asdict(stats), shard_content([p.task_id for p in shard], sampling_cfg.n)
+        )
         if on_shard is not None:
             on_shard(stats)
         return stats
@@ -485,7 +488,9 @@ def generate_run(
     summary.shards.sort(key=lambda s: s.shard_id)
     summary.failed = {job: _one_line(exc) for job, exc in errors.items()}
     if write_json_file and not summary.failed:
-        summary.generations_json = str(write_run_generations_json(out_dir, problems, model_cfg, sampling_cfg))
+        summary.generations_json = str(
+            write_run_generations_json(out_dir, problems, model_cfg, sampling_cfg, shard_size)
+        )
     summary.wall_s = time.perf_counter() - start
     return summary
 
@@ -493,13 +498,6 @@ def generate_run(
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
-
-
-def read_run_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in GenerateDir(out_dir).shards():
-        rows.extend(read_rows(path))
-    return rows
 
 
 def prompt_tokenizer(model_cfg: ModelConfig):
@@ -517,10 +515,17 @@ def prompt_tokenizer(model_cfg: ModelConfig):
 
 
 def write_run_generations_json(
-    out_dir: str | os.PathLike, problems: Sequence[Problem], model_cfg: ModelConfig, sampling_cfg: SamplingConfig
+    out_dir: str | os.PathLike,
+    problems: Sequence[Problem],
+    model_cfg: ModelConfig,
+    sampling_cfg: SamplingConfig,
+    shard_size: int,
 ) -> Path:
-    wanted = {p.task_id for p in problems}
-    rows = [r for r in read_run_rows(out_dir) if r["task_id"] in wanted]
+    """TACO's generations.json from the folder's planned shards (never a stale shard left over
+    from another selection)."""
+    rows = [
+        row for shard_id, _ in generate_plan(problems, shard_size) for row in read_rows(shard_path(out_dir, shard_id))
+    ]
     tokenizer = prompt_tokenizer(model_cfg) if sampling_cfg.prompt_format != PROMPT_TACO else None
     prompts = {p.task_id: build_prompt(p, sampling_cfg.prompt_format, tokenizer) for p in problems}
     return write_taco_generations_json(rows, GenerateDir(out_dir).generations_json, prompts)

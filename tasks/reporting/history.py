@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 from storage.atomic import write_text
-from storage.run_index import parse_time, read_index, select, sorted_by_time
+from storage.fs import Location, location
+from storage.run_index import index_path, parse_time, read_index, select, sorted_by_time
 from tasks import defaults
 from tasks.reporting import plots
 
 
 @dataclass
 class HistoryPaths:
-    markdown: Path
-    png: Path | None
+    markdown: Location
+    png: Location | None
     rows: list[dict[str, Any]] = field(default_factory=list)  # table rows, oldest first
 
 
@@ -121,7 +121,7 @@ def write_history(
     rows = history_rows(entries, ks)
     if last is not None:
         entries, rows = entries[-last:], rows[-last:]
-    out = Path(out_dir) if out_dir is not None else Path(output_root)
+    out = location(out_dir) if out_dir is not None else location(output_root)
     stem = "-".join(["history"] + [_slug(v) for v in (deployment, model) if v is not None])
     table = format_history(rows, ks)
     filters = ", ".join(
@@ -130,7 +130,7 @@ def write_history(
     lines = [
         f"# taco-eval history{': ' + filters if filters else ''}",
         "",
-        f"{len(rows)} finished runs from `{Path(output_root).resolve() / 'run-index.jsonl'}`, oldest first.",
+        f"{len(rows)} finished runs from `{index_path(location(output_root).resolve())}`, oldest first.",
         "",
     ]
     png = None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from storage.atomic import atomic_path
+from storage.fs import Location, location
 
 K_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 STATUS_COLORS = {
@@ -37,10 +37,10 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def _save(fig: Figure, path: str | os.PathLike | Location) -> Location:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    return Path(path)
+    return location(path)
 
 
 def pass_at_k_chart(
@@ -51,7 +51,7 @@ def pass_at_k_chart(
     title: str,
     group_label: str,
     horizontal: bool = False,
-) -> Path:
+) -> Location:
     """Grouped bars of pass@k (%) per group, with the bootstrap interval as error bars when known.
 
     `groups`: dicts with `name`, `problems`, `values` ({k: fraction or None}) and optionally `ci`
@@ -127,7 +127,7 @@ def pass_at_k_chart(
     return _save(fig, path)
 
 
-def verdict_chart(counts: dict[str, int], path: str | os.PathLike, *, title: str) -> Path:
+def verdict_chart(counts: dict[str, int], path: str | os.PathLike, *, title: str) -> Location:
     """Horizontal bars: samples per verdict, with counts and shares."""
     items = [(s, c) for s, c in counts.items() if c]
     total = sum(c for _, c in items) or 1
@@ -163,7 +163,7 @@ def delta_chart(
     *,
     title: str,
     overall_ci: tuple[float, float] | None = None,
-) -> Path:
+) -> Location:
     """Bars of the change in pass@k (percentage points, current − baseline) per group; green edge for
     a gain, red for a loss. `overall_ci`: the paired-bootstrap interval of the first row's pass@1
     change (fractions), drawn as its error bar."""
@@ -236,7 +236,7 @@ def history_chart(
     path: str | os.PathLike,
     *,
     title: str,
-) -> Path:
+) -> Location:
     """Lines of pass@k (%) over time: one colour per series (model), one line style per k."""
     styles = ("-", "--", ":", "-.")
     fig = _figure(9, 4.8)

@@ -23,16 +23,17 @@ import html
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 from storage.atomic import write_text
+from storage.fs import Location, location, relative
 from storage.rundir import RunDir
 from tasks import statuses
 from tasks.types import JUDGE_CASE_INSENSITIVE, JUDGE_DEFAULT, JUDGE_FLOAT_TOLERANCE, JUDGE_NONDETERMINISTIC, Problem
 from tasks.reporting.bootstrap import CONFIDENCE, RESAMPLES, SEED, bootstrap_ci, per_problem_pass_at_k
 from tasks.reporting.compare import compare_runs, difficulty_key
 from tasks.metrics import pass_at_k
+from tasks.dataset_check.subset import NOT_CHECKED
 from tasks.reporting import plots
 from tasks.reporting.rundata import RunData, load_run, write_problem_info
 
@@ -47,9 +48,9 @@ JUDGE_NAMES = {
 
 @dataclass
 class ReportPaths:
-    markdown: Path
-    html: Path
-    plots: dict[str, Path] = field(default_factory=dict)
+    markdown: Location
+    html: Location
+    plots: dict[str, Location] = field(default_factory=dict)
     # Plain rows for Prefect table artifacts: pass_at_k, by_skill, verdicts, comparison (if any).
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Headline numbers: run_id, pass@k with intervals, comparison summary (or None).
@@ -96,15 +97,15 @@ class Doc:
     def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         self.blocks.append(("table", list(header), [[str(c) for c in r] for r in rows]))
 
-    def img(self, path: Path, alt: str) -> None:
-        self.blocks.append(("img", Path(path), alt))
+    def img(self, path: Location, alt: str) -> None:
+        self.blocks.append(("img", location(path), alt))
 
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(doc: Doc, base: Path, image_mode: str = "link") -> str:
+def render_markdown(doc: Doc, base: Location, image_mode: str = "link") -> str:
     """`image_mode`: "link" (relative image links, for report.md) or "path" (absolute paths as
     text, for Prefect markdown artifacts, which cannot show local files)."""
     out: list[str] = []
@@ -125,8 +126,7 @@ def render_markdown(doc: Doc, base: Path, image_mode: str = "link") -> str:
         elif kind == "img":
             path, alt = block[1], block[2]
             if image_mode == "link":
-                rel = os.path.relpath(path, base)
-                out += [f"![{alt}]({Path(rel).as_posix()})", ""]
+                out += [f"![{alt}]({relative(path, base)})", ""]
             else:
                 out += [f"Chart ({alt}): `{path.resolve()}`", ""]
     return "\n".join(out).rstrip() + "\n"
@@ -186,7 +186,7 @@ def render_html(doc: Doc, title: str) -> str:
             body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in r) + "</tr>" for r in block[2])
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif kind == "img":
-            data = base64.b64encode(Path(block[1]).read_bytes()).decode("ascii")
+            data = base64.b64encode(block[1].read_bytes()).decode("ascii")
             alt = html.escape(block[2])
             out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{alt}" title="{alt}"></figure>')
     out += ["</body>", "</html>"]
@@ -405,7 +405,7 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
 
 
 def _comparison_section(
-    doc: Doc, cmp: dict[str, Any], current: RunData, baseline: RunData, plots_dir: Path, paths: ReportPaths
+    doc: Doc, cmp: dict[str, Any], current: RunData, baseline: RunData, plots_dir: Location, paths: ReportPaths
 ) -> None:
     doc.h(2, f"Compared with `{cmp['baseline_run_id']}`")
     ks = cmp["ks"]
@@ -481,13 +481,13 @@ def _comparison_section(
 
 
 def build_report(
-    run_dir: str | os.PathLike,
-    compare_to: str | os.PathLike | RunData | None = None,
+    run_dir: str | os.PathLike | Location,
+    compare_to: str | os.PathLike | Location | RunData | None = None,
     *,
     problems: Sequence[Problem] | None = None,
     dataset: str | None = None,
     split: str = "test",
-    out_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | Location | None = None,
     resamples: int = RESAMPLES,
     seed: int = SEED,
 ) -> ReportPaths:
@@ -504,7 +504,7 @@ def build_report(
     baseline = None
     if compare_to is not None:
         baseline = compare_to if isinstance(compare_to, RunData) else load_run(compare_to, dataset=dataset, split=split)
-    out = Path(out_dir) if out_dir is not None else run.root
+    out = location(out_dir) if out_dir is not None else run.root
     folder = RunDir(out)
     plots_dir = folder.plots
     paths = ReportPaths(markdown=folder.report, html=folder.report_html)
@@ -544,6 +544,7 @@ def build_report(
     )
     if not ks:
         doc.p("No pass@k value could be computed (fewer samples than the smallest k).")
+    _verified_section(doc, run, paths)
 
     if baseline is not None:
         cmp = compare_runs(run, baseline, resamples=resamples, seed=seed)
@@ -720,6 +721,56 @@ def _special_judges_section(doc: Doc, run: RunData, counts: dict[int, tuple[int,
             + ", ".join(f"pass@{k} {pct(without.get(f'pass@{k}'))}" for k in ks if f"pass@{k}" in without)
             + "."
         )
+
+
+EXCLUSION_NAMES = {
+    statuses.BROKEN: "broken (no reference solution passes)",
+    statuses.NO_SOLUTIONS: "no reference solutions",
+    statuses.SKIPPED: "skipped by the check (malformed row or `solutions`)",
+    NOT_CHECKED: "not in the dataset check",
+}
+
+
+def _verified_section(doc: Doc, run: RunData, paths: ReportPaths) -> None:
+    """pass@k over the problems a dataset check finds usable (metrics.json's `verified` block)."""
+    block = run.metrics.get("verified")
+    if not block:
+        return
+    check = block.get("dataset_check") or {}
+    ks = block.get("ks") or []
+    doc.h(2, "pass@k over verified problems (dataset check)")
+    scope = (
+        "This run generated and scored only these problems (`--only-verified`)."
+        if check.get("only_verified")
+        else f"The numbers above (and `taco_metrics.json`) cover all {run.metrics.get('num_problems')} scored problems."
+    )
+    doc.p(
+        f"Over the {block.get('num_problems')} scored problems whose own reference solutions pass their tests "
+        f"(verified or partial in `{check.get('path')}`). {scope}"
+    )
+    groups = [("**overall**", block)] + sorted(
+        (block.get("by_difficulty") or {}).items(), key=lambda item: difficulty_key(item[0])
+    )
+    doc.table(
+        ["group", "problems", "samples"] + [f"pass@{k}" for k in ks],
+        [
+            [name, g.get("num_problems", 0), g.get("num_samples", 0)] + [pct(g.get(f"pass@{k}")) for k in ks]
+            for name, g in groups
+        ],
+    )
+    excluded = block.get("excluded_task_ids") or {}
+    doc.p("**Left out**: " + ("none." if not excluded else ""))
+    doc.ul(
+        [
+            f"{EXCLUSION_NAMES.get(reason, reason)}: {len(ids)} — tasks {', '.join(map(str, ids[:20]))}"
+            + (" …" if len(ids) > 20 else "")
+            for reason, ids in excluded.items()
+        ]
+    )
+    paths.summary["verified"] = {f"pass@{k}": block.get(f"pass@{k}") for k in ks} | {
+        "num_problems": block.get("num_problems"),
+        "excluded": {reason: len(ids) for reason, ids in excluded.items()},
+    }
 
 
 def _skipped_section(doc: Doc, run: RunData) -> None:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from storage.atomic import write_json
+from storage.fs import Location, location
+from storage.tables import read_table
 from storage.rundir import PROBLEM_INFO_JSON, RESULTS, RunDir
-import pyarrow.parquet as pq
 
 from tasks import statuses
 from tasks.types import JUDGE_DEFAULT, Problem
@@ -46,7 +46,7 @@ class ProblemInfo:
 
 @dataclass
 class RunData:
-    root: Path
+    root: Location
     metrics: dict[str, Any]
     manifest: dict[str, Any] | None
     results: list[dict[str, Any]]
@@ -91,7 +91,7 @@ class RunData:
         return self._counts
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Location) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -104,10 +104,10 @@ def problem_infos(problems: Iterable[Problem]) -> dict[int, ProblemInfo]:
     return {p.task_id: ProblemInfo(p.task_id, p.problem_id, p.difficulty, tuple(p.skills), p.judge) for p in problems}
 
 
-def write_problem_info(run_dir: str | os.PathLike, problems: Iterable[Problem]) -> Path:
+def write_problem_info(run_dir: str | os.PathLike | Location, problems: Iterable[Problem]) -> Location:
     """Write `problem_info.json` (task_id, problem_id, difficulty, skills, judge per problem) into
     the run folder, so reports can be re-rendered later without loading the dataset."""
-    path = Path(run_dir) / PROBLEM_INFO
+    path = location(run_dir) / PROBLEM_INFO
     write_json(
         path,
         [
@@ -124,7 +124,7 @@ def write_problem_info(run_dir: str | os.PathLike, problems: Iterable[Problem]) 
     return path
 
 
-def _read_problem_info(path: Path) -> dict[int, ProblemInfo] | None:
+def _read_problem_info(path: Location) -> dict[int, ProblemInfo] | None:
     data = _read_json(path)
     if not isinstance(data, list):
         return None
@@ -157,14 +157,14 @@ def _load_dataset(source: str, split: str, spec: dict[str, Any] | None = None) -
     return problem_infos(loaded.problems)
 
 
-def _read_columns(path: Path) -> list[dict[str, Any]]:
+def _read_columns(path: Location) -> list[dict[str, Any]]:
     try:
-        return pq.read_table(path, columns=list(COLUMNS)).to_pylist()
+        return read_table(path, columns=list(COLUMNS)).to_pylist()
     except (OSError, ValueError, KeyError) as exc:  # pyarrow errors derive from these
         raise RunFolderError(f"cannot read {path}: {exc}") from exc
 
 
-def read_results(root: Path) -> tuple[list[dict[str, Any]], str, list[str]]:
+def read_results(root: Location) -> tuple[list[dict[str, Any]], str, list[str]]:
     """(rows, layout, notes): sealed result shards of a run folder, or a flat results.parquet."""
     notes: list[str] = []
     shard_files = sorted((root / RESULTS).glob("shard-*.parquet"))
@@ -187,7 +187,7 @@ def read_results(root: Path) -> tuple[list[dict[str, Any]], str, list[str]]:
 
 
 def load_run(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | Location,
     *,
     problems: Sequence[Problem] | None = None,
     dataset: str | None = None,
@@ -195,7 +195,7 @@ def load_run(
     load_manifest_dataset: bool = True,
 ) -> RunData:
     """Read a run folder (see the module doc for layouts and where problem metadata comes from)."""
-    root = Path(run_dir)
+    root = location(run_dir)
     if not root.is_dir():
         raise RunFolderError(f"{root} is not a folder")
     metrics = _read_json(RunDir(root).metrics)

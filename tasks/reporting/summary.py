@@ -23,6 +23,11 @@ def format_summary(metrics: dict[str, Any], stats: Any | None = None) -> str:
     lines.append("verdicts: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
     if metrics["skipped_problems"]:
         lines.append(f"skipped (malformed) problems: {len(metrics['skipped_problems'])}")
+    verified = metrics.get("verified")
+    if verified:
+        left = ", ".join(f"{reason} {len(ids)}" for reason, ids in verified["excluded_task_ids"].items()) or "none"
+        values = "".join(f", pass@{k} {_fmt(verified.get(f'pass@{k}'))}" for k in verified["ks"])
+        lines.append(f"verified subset (dataset check): {verified['num_problems']} problems{values}; left out: {left}")
     if stats is not None:
         lines.append(
             f"judged {stats.programs} unique programs ({stats.programs_cached} from cache), "

@@ -20,6 +20,7 @@ def test_deployment_run_through_a_process_worker(prefect_server, tiny_model_dir,
         prefect(env, "work-pool", "create", pool, "--type", "process", "--overwrite")
     out = prefect(env, "--no-prompt", "deploy", "--all")
     assert "taco-eval/on-demand" in out and "taco-eval/nightly" in out
+    assert "taco-eval-check/dataset-check" in out
     worker = subprocess.Popen(
         PREFECT + ["worker", "start", "--pool", "taco-eval"],
         cwd=REPO,

@@ -76,6 +76,16 @@ def test_generate_writes_shards_and_taco_json_then_resumes(tiny_model_dir, tmp_p
     assert [r["code"] for r in read_rows(shards[1])] == [r["code"] for r in before]
     assert shards[0].stat().st_mtime_ns == mtimes["shard-00000.parquet"]
 
+    # Another selection in the same folder: shard 1 was sealed for tasks 2-3 and is now planned for
+    # task 2 alone, so it is generated again; the leftover shard 2 does not reach generations.json.
+    assert cli(*gen_args(tiny_model_dir, out, "--limit", 3)) == 0
+    assert "1 complete shard(s) kept" in capsys.readouterr().err
+    assert sorted(r["task_id"] for r in read_rows(shards[1])) == [2, 2]
+    assert [e["task_id"] for e in json.loads((out / "generations.json").read_text())] == [0, 1, 2]
+    assert cli(*gen_args(tiny_model_dir, out)) == 0  # and back: shard 2's seal still holds
+    assert "2 complete shard(s) kept" in capsys.readouterr().err
+    assert [e["task_id"] for e in json.loads((out / "generations.json").read_text())] == list(range(5))
+
     # Other sampling settings in the same folder: refused, one line, exit 2.
     assert cli(*gen_args(tiny_model_dir, out, "--seed", 5)) == 2
     err = capsys.readouterr().err.strip()
@@ -131,7 +141,7 @@ sys.exit(main(sys.argv[2:]))
 
 
 def test_killed_run_keeps_finished_shards_and_resumes(tiny_model_dir, tmp_path):
-    from tasks.generation.generate import shard_is_complete
+    from tasks.generation.generate import sealed_shard
     from tasks.problems import load_problems
 
     out = tmp_path / "killed"
@@ -158,14 +168,13 @@ def test_killed_run_keeps_finished_shards_and_resumes(tiny_model_dir, tmp_path):
             proc.wait()
     problems = load_problems(limit=5).problems
     gen = out / "generations"
-    assert shard_is_complete(gen / "shard-00000.parquet", problems[0:2], 2)
-    assert shard_is_complete(gen / "shard-00001.parquet", problems[2:4], 2)
+    assert sealed_shard(out, 0, problems[0:2], 2) and sealed_shard(out, 1, problems[2:4], 2)
     assert not (gen / "shard-00002.parquet").exists() and not (out / "generations.json").exists()
     kept = {p: p.stat().st_mtime_ns for p in gen.glob("shard-*.parquet")}
 
     assert cli(*gen_args(tiny_model_dir, out)) == 0
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # finished shards were not regenerated
-    assert shard_is_complete(gen / "shard-00002.parquet", problems[4:5], 2)
+    assert sealed_shard(out, 2, problems[4:5], 2)
     assert len(json.loads((out / "generations.json").read_text())) == 5
 
 

@@ -34,7 +34,7 @@ class BackendUnavailable(BackendError):
 
 
 @dataclass(frozen=True)
-class Sample:
+class Completion:
     text: str  # decoded completion, stop string included when one ended it
     num_tokens: int  # generated tokens, the end-of-sequence token included when generated
     finish_reason: str  # FINISH_STOP | FINISH_LENGTH
@@ -82,7 +82,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
-    ) -> list[list[Sample]]:
+    ) -> list[list[Completion]]:
         """`params.n` samples for each prompt, in the prompts' order; sample i of a prompt is its
         i-th entry. Deterministic for the same prompts, params and batch size."""
 

@@ -45,7 +45,7 @@ from tasks.generation.backends.base import (
     BackendError,
     GenerationParams,
     ProgressFn,
-    Sample,
+    Completion,
     derive_seed,
 )
 
@@ -398,7 +398,7 @@ class HFBackend(Backend):
 
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
-    ) -> list[list[Sample]]:
+    ) -> list[list[Completion]]:
         with self._lock:
             return self._generate(list(prompts), params, progress)
 
@@ -501,7 +501,7 @@ class HFBackend(Backend):
         encoded = [self.encode(p) for p in prompts]
         per_prompt = 1 if params.greedy else params.n
         order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
-        results: list[list[Sample | None]] = [[None] * per_prompt for _ in prompts]
+        results: list[list[Completion | None]] = [[None] * per_prompt for _ in prompts]
         size = self._start_size(params, len(encoded[order[0]])) if self.batch_sequences else 1
         pos, offset = 0, 0  # next prompt (in `order`) and next sample of that prompt
         while pos < len(order):
@@ -549,7 +549,7 @@ class HFBackend(Backend):
 
     def _run_batch(
         self, prompts_ids: list[list[int]], count: int, params: GenerationParams, seed: int, size: int
-    ) -> list[Sample]:
+    ) -> list[Completion]:
         """One `generate` call: `count` samples of each prompt, rows prompt-major."""
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
@@ -608,7 +608,7 @@ class HFBackend(Backend):
             ids = generated[row, :n_tokens].tolist()
             text = self._tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
             samples.append(
-                Sample(
+                Completion(
                     text=text,
                     num_tokens=n_tokens,
                     finish_reason=reason,

@@ -18,7 +18,7 @@ from tasks.generation.backends.base import (
     BackendUnavailable,
     GenerationParams,
     ProgressFn,
-    Sample,
+    Completion,
 )
 
 INSTALL_HINT = "the vLLM backend needs the vllm package: pip install 'taco-eval[vllm]' (Linux with a CUDA GPU)"
@@ -81,7 +81,7 @@ class VLLMBackend(Backend):
 
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, progress: ProgressFn | None = None
-    ) -> list[list[Sample]]:
+    ) -> list[list[Completion]]:
         prompts = list(prompts)
         if not prompts:
             return []
@@ -89,13 +89,13 @@ class VLLMBackend(Backend):
         # vLLM batches the whole submission; record that as the batch size.
         size = len(prompts) * params.n
         self._last_size = size
-        results: list[list[Sample]] = []
+        results: list[list[Completion]] = []
         for request in outputs:
             samples = []
             for completion in sorted(request.outputs, key=lambda c: c.index):
                 reason = FINISH_LENGTH if completion.finish_reason == "length" else FINISH_STOP
                 samples.append(
-                    Sample(
+                    Completion(
                         text=completion.text,
                         num_tokens=len(completion.token_ids),
                         finish_reason=reason,
