@@ -138,7 +138,7 @@ class DeploymentLanes:
     def _missing(self, lane: int) -> list[int]:
         return [s for s, owner in self.waiting.items() if owner == lane and self._sealed(s) is None]
 
-    def poll(self) -> list[Finished]:
+    def poll(self, timeout: float) -> list[Finished]:
         now = time.monotonic()
         finished: list[Finished] = []
         if now >= self.next_seal_check:
@@ -150,6 +150,8 @@ class DeploymentLanes:
         if self.waiting and now >= self.next_wait_log:
             self.next_wait_log = now + WAIT_LOG_S
             self.logger.info("waiting for generation lanes %s", sorted(set(self.waiting.values())))
+        if not finished:
+            time.sleep(min(timeout, max(0.0, self.next_seal_check - time.monotonic())))
         return finished
 
     def _newly_sealed(self) -> list[Finished]:

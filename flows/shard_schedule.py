@@ -9,6 +9,7 @@ records (paths, checksums, stats), never data.
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ from prefect.utilities.annotations import allow_failure
 from flows.shard_tasks import execute_shard_task, generate_shard_task
 from storage.rundir import GENERATIONS, RESULTS, RunDir
 
-POLL_S = 0.2  # how often finished futures are looked for
+POLL_S = 0.2  # the longest wait before finished work is looked for again
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ Finished = tuple[int, "dict[str, Any] | None", Any]
 
 
 class Generation(Protocol):
-    def poll(self) -> list[Finished]:
-        """Shards whose generation ended since the last call."""
+    def poll(self, timeout: float) -> list[Finished]:
+        """Shards whose generation ended since the last call, waiting up to `timeout` seconds for
+        one when none has."""
 
 
 def outcome(future: Any) -> dict[str, Any] | None:
@@ -54,6 +56,16 @@ def outcome(future: Any) -> dict[str, Any] | None:
 
 def done(future: Any) -> bool:
     return future.wrapped_future.done()
+
+
+def wait_any(futures: list[Any], timeout: float) -> None:
+    """Until one of `futures` is done, at most `timeout` seconds. Futures of this flow's threads
+    wake us the moment they end; a Dask future is looked at again after `timeout`."""
+    wrapped = [f.wrapped_future for f in futures]
+    if wrapped and all(isinstance(w, concurrent.futures.Future) for w in wrapped):
+        concurrent.futures.wait(wrapped, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
+    else:
+        time.sleep(timeout)
 
 
 class LocalGeneration:
@@ -81,7 +93,9 @@ class LocalGeneration:
                 wait_for=[allow_failure(prev)] if prev is not None else None,
             )
 
-    def poll(self) -> list[Finished]:
+    def poll(self, timeout: float) -> list[Finished]:
+        # Woken the moment a generation ends: its execution is submitted at once, as if chained.
+        wait_any(list(self.futures.values()), timeout)
         ended = [(s, self.futures.pop(s)) for s, f in list(self.futures.items()) if done(f)]
         return [(s, outcome(f), f) for s, f in ended]
 
@@ -119,7 +133,7 @@ def run_shards(run_id: str, chosen: list[int], generation: Generation, execution
     samples = {GENERATIONS: 0, RESULTS: 0}
     while waiting or executing:
         moved = False
-        for shard_id, record, upstream in generation.poll():
+        for shard_id, record, upstream in generation.poll(POLL_S) if waiting else []:
             waiting.discard(shard_id)
             moved = True
             if record is None:
@@ -143,6 +157,6 @@ def run_shards(run_id: str, chosen: list[int], generation: Generation, execution
                 100.0 * steps / max(1, total),
                 description=f"{samples[GENERATIONS]} samples generated, {samples[RESULTS]} judged",
             )
-        else:
-            time.sleep(POLL_S)
+        elif not waiting:
+            wait_any(list(executing.values()), POLL_S)
     return sorted(failed)
