@@ -21,6 +21,7 @@ from tasks.types import JudgeConfig
 from tasks.plan import DatasetSpec
 from tasks.problems import load_spec
 from tasks.judging.shards import execute_shard
+from tasks.execution.dask_cluster import placement
 
 SHARD_CACHE = INPUTS + TASK_SOURCE
 
@@ -91,6 +92,8 @@ def execute_shard_task(
         raise RuntimeError(
             f"generations shard {shard_id} changed or vanished since it was generated; re-run the flow to regenerate it"
         )
+    # On a Dask worker: its share of the host's cores (unless `workers` says), a pool per thread.
+    place = placement()
     cache = VerdictCache(defaults.VERDICT_CACHE)
     try:
         stats = execute_shard(
@@ -98,11 +101,14 @@ def execute_shard_task(
             rundir.shard(GENERATIONS, shard_id),
             rundir.shard(RESULTS, shard_id),
             JudgeConfig(**judge),
-            workers,
+            workers or place.pool_workers,
             cache,
-            progress.current(),
+            progress=progress.current(),
+            pool_slot=place.pool_slot,
         )
     finally:
         cache.close()
     stats["generation_sha256"] = generation["sha256"]
+    if place.worker is not None:
+        stats["dask_worker"] = place.worker
     return rundir.seal(RESULTS, shard_id, stats)

@@ -1,24 +1,23 @@
 """The `taco-eval` flow: load problems → per shard, generate (GPU lane) then execute (CPU pool),
 generation of shard k+1 overlapping execution of shard k → metrics → report.
 
-Generation tasks of a lane are chained (`wait_for` the previous one, failures allowed so a failed
-shard does not stop the next); each shard's execution is submitted with its generation future as
-input and starts the moment that generation completes.
+Generation runs in this process (one chained lane of tasks per local device) or on generation
+lanes of a GPU work pool (`generation_lanes`); execution on this flow's threads or on a Dask
+cluster (`dask_address` / `dask_workers`). Each shard's execution is submitted the moment its
+generation is done (flows/shard_schedule.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed
-from prefect.utilities.annotations import allow_failure
 
 from storage.atomic import write_json
 from storage.fs import is_remote, location
@@ -29,9 +28,11 @@ from storage.tables import read_rows
 from tasks import defaults, progress
 from tasks.types import JudgeConfig, MalformedRow, ProgramResult
 from tasks.execution import sandbox
+from tasks.execution.dask_cluster import ClusterError
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec, RunConfig, model_fingerprint, plan_shards, run_identity
-from flows.shard_tasks import execute_shard_task, generate_shard_task, load_problems_task
+from flows.shard_tasks import load_problems_task
+from flows.shard_schedule import Execution, LocalGeneration, ShardWork, run_shards
 from tasks.problems import load_spec
 from tasks.dataset_check.subset import load_check, restrict_spec, selection_for
 from flows.artifacts import publish_report_artifacts
@@ -97,8 +98,14 @@ def taco_eval_flow(
     wait_for_lock: bool = False,
     dataset_check: str | None = None,
     only_verified: bool = False,
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+    generation_lanes: int | None = None,
+    lane_queues: list[str] | None = None,
+    lane_deployment: str = defaults.LANE_DEPLOYMENT,
 ) -> dict[str, Any]:
     logger = get_run_logger()
+    check_scale_out(dask_address, dask_workers, generation_lanes, lane_queues, devices)
     if only_verified and not dataset_check:
         raise ValueError("only_verified needs dataset_check: the dataset_check.parquet of `taco-eval check-dataset`")
     check = load_check(dataset_check) if dataset_check else None
@@ -194,13 +201,18 @@ def taco_eval_flow(
             "prompt_format": cfg.prompt_format,
             "batch_size": cfg.batch_size,
         }
-        judge_dict = dataclasses.asdict(cfg.judge)
-        lanes = list(cfg.devices) if cfg.devices else [cfg.device]
-
-        progress_id = create_progress_artifact(
-            progress=0.0, key="taco-eval-progress", description=f"run {run_id}: shards generated and judged"
+        work = ShardWork(
+            rundir,
+            shards,
+            storage,
+            dataset_dict,
+            dataset_fingerprint,
+            model_dict,
+            sampling,
+            dataclasses.asdict(cfg.judge),
+            cfg.workers,
         )
-        reuse: dict[int, tuple[bool, bool]] = {}  # shard → (generation reused, execution reused)
+        fresh_gen, fresh_exec = set(), set()
         for shard_id in sorted(chosen):
             # Trust a shard only if its file matches its seal and the seal its plan; anything else
             # is recomputed.
@@ -208,56 +220,35 @@ def taco_eval_flow(
             gen_ok = not force and shard_ids is None and rundir.sealed(GENERATIONS, shard_id, content) is not None
             if not gen_ok:
                 rundir.invalidate(GENERATIONS, shard_id)
-            exec_ok = gen_ok and rundir.sealed(RESULTS, shard_id) is not None
-            if not exec_ok:
+                fresh_gen.add(shard_id)
+            if not (gen_ok and rundir.sealed(RESULTS, shard_id) is not None):
                 rundir.invalidate(RESULTS, shard_id)
-            reuse[shard_id] = gen_ok, exec_ok
-        _announce_work(shards, reuse, cfg.n)
+                fresh_exec.add(shard_id)
+        _announce_work(shards, fresh_gen, fresh_exec, cfg.n)
 
-        prev_by_lane: dict[int, Any] = {}
-        gen_futures, exec_futures = {}, {}
-        for shard_id, (gen_ok, exec_ok) in reuse.items():
-            lane = shard_id % len(lanes)
-            prev = prev_by_lane.get(lane)
-            gen = generate_shard_task.with_options(
-                result_storage=storage,
-                refresh_cache=not gen_ok,
-                task_run_name=f"generate-shard-{shard_id}",
-            ).submit(
-                str(rundir.root),
-                shard_id,
-                shards[shard_id],
-                dataset_dict,
-                dataset_fingerprint,
-                {**model_dict, "device": lanes[lane]},
-                sampling,
-                wait_for=[allow_failure(prev)] if prev is not None else None,
-            )
-            exe = execute_shard_task.with_options(
-                result_storage=storage,
-                refresh_cache=not exec_ok,
-                task_run_name=f"execute-shard-{shard_id}",
-            ).submit(str(rundir.root), shard_id, gen, dataset_dict, dataset_fingerprint, judge_dict, cfg.workers)
-            prev_by_lane[lane] = gen
-            gen_futures[shard_id], exec_futures[shard_id] = gen, exe
+        with contextlib.ExitStack() as stack:
+            runner = None
+            try:  # a cluster or a lane deployment that cannot work stops the run before generation
+                if dask_address is not None or dask_workers is not None:
+                    from flows.dask_runner import dask_runner
 
-        kind_of = {id(f): GENERATIONS for f in gen_futures.values()} | {id(f): RESULTS for f in exec_futures.values()}
-        done_steps, total_steps = 0, 2 * len(chosen)
-        samples = {GENERATIONS: 0, RESULTS: 0}
-        for fut in as_completed(list(gen_futures.values()) + list(exec_futures.values())):
-            done_steps += 1
-            if fut.state.is_completed():
-                samples[kind_of[id(fut)]] += fut.result()["stats"].get("samples", 0)
-            samples_generated, programs_judged = samples[GENERATIONS], samples[RESULTS]
-            update_progress_artifact(
-                progress_id,
-                100.0 * done_steps / max(1, total_steps),
-                description=f"{samples_generated} samples generated, {programs_judged} judged",
-            )
+                    runner = stack.enter_context(dask_runner(dask_address, dask_workers))
+                if generation_lanes:
+                    from flows.lanes import DeploymentLanes
 
-        for f in exec_futures.values():
-            f.wait()
-        failed = sorted(s for s, f in exec_futures.items() if not f.state.is_completed())
+                    generation = DeploymentLanes(
+                        work, sorted(chosen), run_id, generation_lanes, lane_queues, lane_deployment
+                    )
+                    manifest["generation_lanes"] = {str(k): str(v) for k, v in generation.flow_runs.items()}
+                else:
+                    generation = LocalGeneration(
+                        work, sorted(chosen), fresh_gen, list(cfg.devices) if cfg.devices else [cfg.device]
+                    )
+            except ClusterError as exc:
+                return Failed(message=str(exc))
+            failed = run_shards(run_id, sorted(chosen), generation, Execution(work, fresh_exec, runner))
+        if runner is not None:
+            manifest["dask"] = {"address": dask_address, "workers": dask_workers}
         loaded = load_spec(cfg.dataset)
         results, done = _collect_results(rundir, list(range(len(shards))))
         metrics = write_metrics(
@@ -312,17 +303,36 @@ def taco_eval_flow(
         return summary
 
 
-def _announce_work(shards: list[list[int]], reuse: dict[int, tuple[bool, bool]], n: int) -> None:
+def _announce_work(shards: list[list[int]], fresh_gen: set[int], fresh_exec: set[int], n: int) -> None:
     """Tell this process's progress sink (the CLI's bars) the samples to generate and the programs
     to judge (one per sample until a shard's identical samples are counted) of the shards to compute."""
     report = progress.current()
     if report is None:
         return
-    to_generate = sum(len(shards[s]) * n for s, (gen_ok, _) in reuse.items() if not gen_ok)
-    to_judge = sum(len(shards[s]) * n for s, (_, exec_ok) in reuse.items() if not exec_ok)
-    for stage, samples in ((progress.GENERATE, to_generate), (progress.EXECUTE, to_judge)):
+    for stage, todo in ((progress.GENERATE, fresh_gen), (progress.EXECUTE, fresh_exec)):
+        samples = sum(len(shards[s]) * n for s in todo)
         if samples:
             report(progress.ProgressEvent(stage, expected=samples))
+
+
+def check_scale_out(
+    dask_address: str | None,
+    dask_workers: int | None,
+    generation_lanes: int | None,
+    lane_queues: list[str] | None,
+    devices: list[str] | None,
+) -> None:
+    """Scale-out parameters that cannot work together fail the run before anything starts."""
+    if dask_address is not None and dask_workers is not None:
+        raise ValueError("give either dask_address (an existing cluster) or dask_workers (a local one), not both")
+    if dask_workers is not None and dask_workers < 1:
+        raise ValueError(f"dask_workers must be at least 1, got {dask_workers}")
+    if generation_lanes is not None and generation_lanes < 1:
+        raise ValueError(f"generation_lanes must be at least 1, got {generation_lanes}")
+    if lane_queues and not generation_lanes:
+        raise ValueError("lane_queues needs generation_lanes")
+    if generation_lanes and devices:
+        raise ValueError("devices are lanes on this machine, generation_lanes lanes on a work pool: give one of them")
 
 
 def _tuple(value: list | None) -> tuple | None:

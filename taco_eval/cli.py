@@ -11,6 +11,7 @@ import warnings
 from taco_eval import __version__
 from taco_eval.errors import UsageError
 from taco_eval.prefect_api import PrefectUnavailable
+from tasks.execution.dask_cluster import ClusterError
 
 # Subcommand name → module; each module has `register(subparsers)` and `run(args) -> int`.
 COMMANDS = {
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"taco-eval {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except PrefectUnavailable as exc:
+    except (PrefectUnavailable, ClusterError) as exc:
         print(f"taco-eval {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # disk full, permissions: the run's environment, not a bug to trace

@@ -87,3 +87,14 @@ RUN_LEASE_S = 60.0
 # Verdicts reused across runs, keyed by (problem content, code, judge config). Always a local file
 # (SQLite), even when runs are written to object storage: a cache, one per machine.
 VERDICT_CACHE = Path(os.environ.get("TACO_EVAL_VERDICT_CACHE", CACHE_DIR / "verdicts.sqlite"))
+
+# --- scale-out (README, "Scaling out") -----------------------------------------------------------
+DASK_CONNECT_TIMEOUT_S = 30.0  # reaching a Dask scheduler
+DASK_WORKER_WAIT_S = 60.0  # for the first worker of a cluster to join its scheduler
+DASK_API_CHECK_TIMEOUT_S = 5.0  # a worker's request to the Prefect API's /health
+# `taco-eval evaluate` on a cluster: problems go to workers in parts of at least this many samples,
+# so a worker's pool has programs for every core even when each problem has only a few samples.
+CLUSTER_PART_SAMPLES = 64
+LANE_POLL_S = 1.0  # how often the flow looks for shards sealed by generation lanes
+LANE_STATE_POLL_S = 10.0  # and asks the Prefect API whether a lane's flow run has ended
+LANE_DEPLOYMENT = "taco-eval-generate/generate"  # the deployment a lane runs (prefect.yaml)

@@ -26,6 +26,19 @@ def prefect_api(tmp_path_factory):
         yield PREFECT_API_URL.value()
 
 
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real `prefect server start` for the whole session (tests marked `server`); yields the
+    environment for subprocesses that use it. The harness above stays the API of this process."""
+    from tests.servers import prefect_server_env, stop
+
+    proc, env = prefect_server_env(tmp_path_factory.mktemp("prefect-server-home"))
+    try:
+        yield env
+    finally:
+        stop(proc)
+
+
 # --- generation engine ---------------------------------------------------------------------------
 
 # No test may reach the Hugging Face hub: models and tokenizers come from local folders only.

@@ -156,6 +156,33 @@ def add_judge_options(parser: argparse.ArgumentParser, *, scoring: bool = True) 
     )
 
 
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group('cluster (README, "Scaling out")')
+    g.add_argument(
+        "--dask-address",
+        default=None,
+        metavar="tcp://HOST:8786",
+        help="execute on the Dask cluster of this scheduler (workers started with "
+        "DASK_DISTRIBUTED__WORKER__DAEMON=False)",
+    )
+    g.add_argument(
+        "--dask-workers", type=int, default=None, metavar="N", help="execute on a local Dask cluster of N processes"
+    )
+
+
+def dask_target(args: argparse.Namespace) -> tuple[str | None, int | None] | None:
+    """(scheduler address, local workers) when execution goes to a Dask cluster, else None."""
+    if args.dask_address is not None and args.dask_workers is not None:
+        raise UsageError("give either --dask-address (an existing cluster) or --dask-workers (a local one), not both")
+    if args.dask_workers is not None and args.dask_workers < 1:
+        raise UsageError(f"--dask-workers must be at least 1, got {args.dask_workers}")
+    if args.dask_address is not None and "://" not in args.dask_address:
+        raise UsageError(f"--dask-address must be a scheduler address like tcp://HOST:8786, got '{args.dask_address}'")
+    if args.dask_address is None and args.dask_workers is None:
+        return None
+    return args.dask_address, args.dask_workers
+
+
 def judge_config_from_args(args: argparse.Namespace) -> JudgeConfig:
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout:g}")

@@ -9,10 +9,12 @@ import sys
 from tasks import defaults
 from taco_eval.errors import UsageError
 from taco_eval.commands.common import (
+    add_cluster_options,
     add_dataset_check_options,
     add_dataset_options,
     add_judge_options,
     check_output_dir,
+    dask_target,
     dataset_check_from_args,
     judge_config_from_args,
     load_from_args,
@@ -28,10 +30,11 @@ from storage.generations import GenerationsError, read_generations
 from storage.tables import RESULTS_SCHEMA, write_rows
 from storage.verdict_cache import VerdictCache
 from tasks.judging.evaluate import EvaluationStats, Sample, evaluate_samples
+from tasks.execution import dask_cluster
 from tasks.execution import sandbox
 from tasks.metrics import write_metrics
 from tasks.plan import DatasetSpec
-from tasks.progress import EXECUTE, ProgressEvent
+from tasks.progress import EXECUTE, ProgressEvent, ProgressSink
 from tasks.problems import LoadedProblems
 from tasks.reporting.summary import format_summary
 from tasks.dataset_check.subset import VerifiedSelection, keep_usable
@@ -60,11 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_judge_options(p)
     add_dataset_check_options(p)
+    add_cluster_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     judge_config = judge_config_from_args(args)
     check = dataset_check_from_args(args)
+    cluster = dask_target(args)
     try:
         rows = read_generations(args.generations)
     except GenerationsError as exc:
@@ -99,21 +104,26 @@ def run(args: argparse.Namespace) -> int:
     if not samples:
         raise UsageError("no generations match the selected problems")
 
-    cache = None if args.no_cache else VerdictCache(defaults.VERDICT_CACHE)
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
     with ProgressDisplay() as progress:
         progress(ProgressEvent(EXECUTE, expected=len(samples)))
-        results, stats = evaluate_samples(
-            loaded.by_task_id(),
-            samples,
-            judge_config,
-            workers=args.workers,
-            cache=cache,
-            skipped=skipped,
-            progress=progress,
-        )
-    if cache is not None:
-        cache.close()
+        if cluster is not None:
+            results, stats = judge_on_cluster(
+                cluster, loaded, samples, judge_config, args.no_cache, skipped, args.workers, progress
+            )
+        else:
+            cache = None if args.no_cache else VerdictCache(defaults.VERDICT_CACHE)
+            results, stats = evaluate_samples(
+                loaded.by_task_id(),
+                samples,
+                judge_config,
+                workers=args.workers,
+                cache=cache,
+                skipped=skipped,
+                progress=progress,
+            )
+            if cache is not None:
+                cache.close()
     results.sort(key=lambda r: (r.task_id, r.sample_idx))
     metrics = write_outputs(out, loaded, results, args.k, verified)
     manifest = evaluation_manifest(args, loaded, judge_config, stats)
@@ -125,6 +135,33 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {out / 'results.parquet'}, {out / 'metrics.json'}, {out / 'taco_metrics.json'}, {out / 'manifest.json'}"
     )
     return 0
+
+
+def judge_on_cluster(
+    cluster: tuple[str | None, int | None],
+    loaded: LoadedProblems,
+    samples: list[Sample],
+    judge_config: JudgeConfig,
+    no_cache: bool,
+    skipped: dict[int, str],
+    workers_per_node: int | None,
+    progress: ProgressSink,
+) -> tuple[list[ProgramResult], EvaluationStats]:
+    """The verdicts of a local run, judged on a Dask cluster (each worker caches its own verdicts)."""
+    from tasks.judging.spread import evaluate_on_cluster
+
+    address, workers = cluster
+    with dask_cluster.connect(address, workers, check_modules=("tasks.judging.spread",)) as client:
+        return evaluate_on_cluster(
+            client,
+            loaded.by_task_id(),
+            samples,
+            judge_config,
+            use_cache=not no_cache,
+            skipped=skipped,
+            workers=workers_per_node,
+            progress=progress,
+        )
 
 
 def evaluation_manifest(
@@ -160,6 +197,7 @@ def evaluation_manifest(
             "judge": identity["judge"],
             "workers": args.workers,
             "ks": args.k,
+            **({"dask_address": args.dask_address, "dask_workers": args.dask_workers} if dask_target(args) else {}),
         },
         identity,
         code_version=defaults.CODE_VERSION,

@@ -8,12 +8,14 @@ import sys
 import time
 
 from taco_eval.commands.common import (
+    add_cluster_options,
     add_dataset_check_options,
     add_dataset_options,
     add_generation_options,
     add_judge_options,
     check_output_dir,
     csv_list,
+    dask_target,
     dataset_check_from_args,
     int_list,
     judge_config_from_args,
@@ -45,6 +47,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_judge_options(p)
     add_dataset_check_options(p)
+    add_cluster_options(p)
+    g = p.add_argument_group('generation lanes on a GPU work pool (README, "Scaling out")')
+    g.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        metavar="L",
+        help="generate on L lanes, runs of the `generate` deployment (shard i on lane i mod L)",
+    )
+    g.add_argument(
+        "--lane-queues",
+        type=csv_list,
+        default=None,
+        metavar="Q1,Q2",
+        help="work queues of the GPU work pool, one per GPU host (lane i goes to queue i mod Q)",
+    )
+    g.add_argument(
+        "--lane-deployment",
+        default=defaults.LANE_DEPLOYMENT,
+        help=f"the deployment a lane runs (default {defaults.LANE_DEPLOYMENT})",
+    )
     g = p.add_argument_group("run")
     g.add_argument(
         "-o",
@@ -82,6 +105,13 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         # Refuse a check of other data here, in one line, rather than as a failed flow run. The
         # flow runs in this process and finds the problems already loaded (`load_spec` keeps them).
         verified_selection(check, load_dataset_spec(args), args.only_verified)
+    cluster = dask_target(args) or (None, None)
+    if args.lanes is not None and args.lanes < 1:
+        raise UsageError(f"--lanes must be at least 1, got {args.lanes}")
+    if args.lane_queues and args.lanes is None:
+        raise UsageError("--lane-queues needs --lanes")
+    if args.lanes is not None and args.devices:
+        raise UsageError("--devices are lanes on this machine, --lanes lanes on a work pool: give one of them")
     return dict(
         dataset=args.dataset,
         split=args.split,
@@ -118,6 +148,11 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         wait_for_lock=args.wait,
         dataset_check=check.path if check is not None else None,
         only_verified=args.only_verified,
+        dask_address=cluster[0],
+        dask_workers=cluster[1],
+        generation_lanes=args.lanes,
+        lane_queues=args.lane_queues,
+        lane_deployment=args.lane_deployment,
     )
 
 
@@ -141,13 +176,16 @@ def load_dataset_spec(args: argparse.Namespace) -> LoadedProblems:
 def run(args: argparse.Namespace) -> int:
     params = flow_parameters(args)
     prefect_api.prepare_environment()
+    from flows.dask_runner import api_for_cluster
     from flows.taco_eval import taco_eval_flow
 
     started = time.perf_counter()
-    # The flow's shard tasks run in threads of this process and report to the installed display.
+    # The flow's shard tasks run in threads of this process and report to the installed display
+    # (shards executed on a Dask cluster report nothing here).
     with ProgressDisplay(enabled=not args.no_progress) as display, progress.reporting_to(display):
         try:
-            state = taco_eval_flow(**params, return_state=True)
+            with api_for_cluster(params["dask_address"], params["dask_workers"]):
+                state = taco_eval_flow(**params, return_state=True)
         except RuntimeError as exc:
             raise prefect_api.explain(exc) or exc
     summary = state.result(raise_on_failure=False) if state.is_completed() else None

@@ -21,10 +21,13 @@ _POOLS: dict[tuple, tuple[ExecutionPool, threading.Lock]] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def shared_pool(workers: int | None, judge_config: JudgeConfig) -> tuple[ExecutionPool, threading.Lock]:
-    """One execution pool per process and configuration, reused by every shard (workers start
-    once); the lock serialises shards on it, as it already uses every core."""
-    key = (workers, limits_for(judge_config), judge_config.isolation)
+def shared_pool(
+    workers: int | None, judge_config: JudgeConfig, slot: int | None = None
+) -> tuple[ExecutionPool, threading.Lock]:
+    """One execution pool per process, configuration and slot, reused by every shard (workers
+    start once); the lock serialises shards on it, as it already uses its share of the cores.
+    Threads that share the cores between them (a Dask worker's) each pass their own slot."""
+    key = (workers, limits_for(judge_config), judge_config.isolation, slot)
     with _POOLS_LOCK:
         if key not in _POOLS:
             pool = ExecutionPool(workers, limits_for(judge_config), judge_config.isolation).__enter__()
@@ -48,13 +51,14 @@ def execute_shard(
     workers: int | None = None,
     cache: Any = None,
     progress: ProgressSink | None = None,
+    pool_slot: int | None = None,
 ) -> dict[str, Any]:
     """Judge one generations shard; write its results Parquet; return the shard's stats. Programs
     and tests go to `progress` as they are judged (taken back if the shard fails)."""
     start = time.perf_counter()
     samples = [Sample(t, i, c) for t, i, c in read_generations(generations_path)]
     skipped = {m.index: f"malformed problem: {m.reason}" for m in loaded.malformed}
-    pool, lock = shared_pool(workers, judge_config)
+    pool, lock = shared_pool(workers, judge_config, pool_slot)
     with retracted_on_failure(progress) as report:
         with lock:
             results, stats = evaluate_samples(

@@ -4,86 +4,20 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-PREFECT = [sys.executable, "-m", "prefect"]
+from tests.servers import PREFECT, REPO, prefect, stop
 
 pytestmark = pytest.mark.server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"prefect server at {url} did not become healthy")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-server-home")
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api,
-        "PWD": str(REPO),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
-        "COLUMNS": "250",
-    }
-    proc = subprocess.Popen(
-        PREFECT + ["server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=open(home / "server.log", "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        _wait_healthy(api)
-        yield env
-    finally:
-        _stop(proc)
-
-
-def prefect(env, *args, timeout=300):
-    res = subprocess.run(PREFECT + list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, f"prefect {' '.join(args)}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res.stdout
-
-
-def test_deployment_run_through_a_process_worker(server, tiny_model_dir, tmp_path):
-    env = server
-    prefect(env, "work-pool", "create", "taco-eval", "--type", "process")
+def test_deployment_run_through_a_process_worker(prefect_server, tiny_model_dir, tmp_path):
+    env = prefect_server
+    for pool in ("taco-eval", "taco-eval-gpu"):  # every pool prefect.yaml names must exist
+        prefect(env, "work-pool", "create", pool, "--type", "process", "--overwrite")
     out = prefect(env, "--no-prompt", "deploy", "--all")
     assert "taco-eval/on-demand" in out and "taco-eval/nightly" in out
     assert "taco-eval-check/dataset-check" in out
@@ -128,4 +62,4 @@ def test_deployment_run_through_a_process_worker(server, tiny_model_dir, tmp_pat
             time.sleep(2)
         assert "SCHEDULED" in listing, listing[-2000:]
     finally:
-        _stop(worker)
+        stop(worker)
