@@ -36,6 +36,7 @@ class ShardWork:
     sampling: dict[str, Any]
     judge: dict[str, Any]
     workers: int | None
+    verdict_cache: bool = True  # reuse and store verdicts across runs (`--no-cache`: False)
 
 
 # (shard id, generation record or None if it failed, the generation's future if there is one)
@@ -112,11 +113,29 @@ class Execution:
         task = execute_shard_task.with_options(
             result_storage=w.storage, refresh_cache=shard_id in self.fresh, task_run_name=f"execute-shard-{shard_id}"
         )
-        args = (str(w.rundir.root), shard_id, generation, w.dataset, w.dataset_fingerprint, w.judge, w.workers)
+        args = (
+            str(w.rundir.root),
+            shard_id,
+            generation,
+            w.dataset,
+            w.dataset_fingerprint,
+            w.judge,
+            w.workers,
+            w.verdict_cache,
+        )
         if self.runner is None:
             # Waiting for a finished future costs nothing and draws the dependency in the UI.
             return task.submit(*args, wait_for=[upstream] if upstream is not None else None)
-        names = ("run_root", "shard_id", "generation", "dataset", "dataset_fingerprint", "judge", "workers")
+        names = (
+            "run_root",
+            "shard_id",
+            "generation",
+            "dataset",
+            "dataset_fingerprint",
+            "judge",
+            "workers",
+            "verdict_cache",
+        )
         return self.runner.submit(task, parameters=dict(zip(names, args)))
 
 

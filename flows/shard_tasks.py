@@ -81,6 +81,7 @@ def execute_shard_task(
     dataset_fingerprint: str,
     judge: dict[str, Any],
     workers: int | None,
+    verdict_cache: bool = True,
     code_version: str = defaults.CODE_VERSION,
 ) -> dict[str, Any]:
     rundir = RunDir(run_root)
@@ -94,7 +95,7 @@ def execute_shard_task(
         )
     # On a Dask worker: its share of the host's cores (unless `workers` says), a pool per thread.
     place = placement()
-    cache = VerdictCache(defaults.VERDICT_CACHE)
+    cache = VerdictCache(defaults.VERDICT_CACHE) if verdict_cache else None
     try:
         stats = execute_shard(
             load_spec(_spec(dataset)),
@@ -107,7 +108,8 @@ def execute_shard_task(
             pool_slot=place.pool_slot,
         )
     finally:
-        cache.close()
+        if cache is not None:
+            cache.close()
     stats["generation_sha256"] = generation["sha256"]
     if place.worker is not None:
         stats["dask_worker"] = place.worker

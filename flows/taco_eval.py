@@ -103,6 +103,7 @@ def taco_eval_flow(
     generation_lanes: int | None = None,
     lane_queues: list[str] | None = None,
     lane_deployment: str = defaults.LANE_DEPLOYMENT,
+    verdict_cache: bool = True,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     check_scale_out(dask_address, dask_workers, generation_lanes, lane_queues, devices)
@@ -211,6 +212,7 @@ def taco_eval_flow(
             sampling,
             dataclasses.asdict(cfg.judge),
             cfg.workers,
+            verdict_cache,
         )
         fresh_gen, fresh_exec = set(), set()
         for shard_id in sorted(chosen):

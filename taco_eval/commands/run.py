@@ -153,6 +153,7 @@ def flow_parameters(args: argparse.Namespace) -> dict:
         generation_lanes=args.lanes,
         lane_queues=args.lane_queues,
         lane_deployment=args.lane_deployment,
+        verdict_cache=not args.no_cache,
     )
 
 
