@@ -199,19 +199,25 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _cpu_ms(pool: ExecutionPool) -> float | None:
-    """CPU time so far of this process, the workers and the test children they reaped. A bwrap
-    worker's own process is inside its sandbox, out of reach: None there."""
-    if pool.isolation == sandbox.BWRAP:
-        return None
-    own = os.times()
-    total = (own.user + own.system) * 1000
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pool.worker_pids():
+def _tree_cpu_ms(pid: int, tick: int) -> float:
+    """CPU of a process, of its reaped children, and of its live descendants (a bwrap worker is
+    a descendant of the process the pool started)."""
+    try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
-        total += sum(int(x) for x in fields[11:15]) * 1000 / tick  # utime stime cutime cstime
-    return total
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(c) for c in fh.read().split()]
+    except OSError:
+        return 0.0
+    own = sum(int(x) for x in fields[11:15]) * 1000 / tick  # utime stime cutime cstime
+    return own + sum(_tree_cpu_ms(child, tick) for child in children)
+
+
+def _cpu_ms(pool: ExecutionPool) -> float:
+    """CPU time so far of this process, the workers and the test children they reaped (10 ms ticks)."""
+    own = os.times()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (own.user + own.system) * 1000 + sum(_tree_cpu_ms(pid, tick) for pid in pool.worker_pids())
 
 
 def per_kind_costs(pool: ExecutionPool, problems: list[Problem], counts: dict[str, int], rounds: int):
@@ -239,7 +245,7 @@ def per_kind_costs(pool: ExecutionPool, problems: list[Problem], counts: dict[st
                 wall, cpu_after = time.perf_counter() - start, _cpu_ms(pool)
                 cell = (
                     wall * 1000 / len(jobs),
-                    None if cpu is None else (cpu_after - cpu) / len(jobs),
+                    (cpu_after - cpu) / len(jobs),
                     sum(len(r.verdicts) for r in runs) / len(runs),
                     _verdict_from_run(runs[0], problem.num_tests)["status"],
                 )
@@ -346,7 +352,7 @@ def main() -> None:
             first_fail = None
             for kind, cells in rows:
                 text = [
-                    f"{wall:9.2f} ms [{'n/a' if cpu is None else f'{cpu:.2f}'}] {tests:6.1f} tests {status[:7]:7s}"
+                    f"{wall:9.2f} ms [{cpu:.2f}] {tests:6.1f} tests {status[:7]:7s}"
                     for wall, cpu, tests, status in cells
                 ]
                 ratio = cells[1][0] / cells[0][0]
@@ -367,12 +373,12 @@ def main() -> None:
             reset = _reset_peak_rss()
             cpu = _cpu_ms(pool)
             results, stats = evaluate_samples(problems, samples, config, pool=pool)
-            cpu = None if cpu is None else _cpu_ms(pool) - cpu
+            cpu = _cpu_ms(pool) - cpu
             dispatcher_peak = _vm_kb("VmHWM") / 1024
             moved = {k: v - before[k] for k, v in pool.transfer.__dict__.items()}
             print(
                 f"   {stats.programs} unique programs of {len(samples)} samples, {stats.tests_run} tests, wall "
-                f"{stats.wall_s:.1f} s{'' if cpu is None else f', CPU {cpu / 1000:.1f} s'}: "
+                f"{stats.wall_s:.1f} s, CPU {cpu / 1000:.1f} s: "
                 f"{stats.programs / stats.wall_s:.1f} programs/s, {stats.tests_run / stats.wall_s:.0f} tests/s"
             )
             print("   verdicts: " + ", ".join(f"{k} {v}" for k, v in Counter(r.status for r in results).most_common()))

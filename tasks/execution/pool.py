@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 import multiprocess
-from multiprocess.connection import wait
 
 from tasks import defaults, statuses
 from tasks.execution import cgroups, sandbox, scratch
@@ -132,6 +132,10 @@ class ExecutionPool:
         self.peak_worker_rss_kb = 0  # the largest any worker has been (its own ru_maxrss)
         self._tests = TestStore(max(defaults.DISPATCHER_TEST_SETS, self.size + 1), self.transfer)
         self._keys = TestKeys(defaults.DISPATCHER_TEST_SETS)
+        # Every worker's socket and sentinel, in one poll set kept across calls (building a
+        # selector per wait costs more than the rest of the dispatcher's work for a program).
+        self._poller = select.poll()
+        self._watched: dict[int, tuple[_Slot, bool]] = {}  # fd → (slot, whether it is the socket)
 
     @property
     def pids_limited(self) -> bool:
@@ -150,12 +154,10 @@ class ExecutionPool:
     def close(self) -> None:
         for slot in self._slots:
             if slot.conn is not None:
-                try:
-                    slot.conn.send(None)
-                except (OSError, ValueError):
-                    pass
+                self._send(slot, None)  # exit
         for slot in self._slots:
             if slot.process is not None:
+                self._unwatch(slot)
                 slot.process.join(timeout=2)
                 if slot.process.is_alive():
                     slot.process.kill()
@@ -206,6 +208,14 @@ class ExecutionPool:
                 except OSError:
                     pass
         slot.process, slot.conn, slot.ready, slot.eof = proc, parent_conn, False, False
+        for fd, is_conn in ((parent_conn.fileno(), True), (proc.sentinel, False)):
+            self._poller.register(fd, select.POLLIN)
+            self._watched[fd] = (slot, is_conn)
+
+    def _unwatch(self, slot: _Slot) -> None:
+        for fd in [fd for fd, (watched, _) in self._watched.items() if watched is slot]:
+            self._poller.unregister(fd)
+            del self._watched[fd]
 
     def _replace(self, slot: _Slot) -> None:
         if not slot.ready:
@@ -222,6 +232,7 @@ class ExecutionPool:
         else:
             self._failed_starts = 0
         if slot.process is not None:
+            self._unwatch(slot)
             if slot.process.is_alive():
                 slot.process.kill()
             slot.process.join()
@@ -313,11 +324,10 @@ class ExecutionPool:
             busy = [s for s in self._slots if s.job is not None]
             if not retries and not busy and queue.empty:
                 return
-            waitables = {s.conn: s for s in self._slots} | {s.process.sentinel: s for s in self._slots}
             timeout = min((s.deadline for s in busy), default=time.perf_counter() + 1.0) - time.perf_counter()
-            for obj in wait(list(waitables), timeout=max(0.0, timeout)):
-                slot = waitables[obj]
-                if obj is slot.conn and slot.process.is_alive():
+            for fd, _ in self._poller.poll(max(0.0, timeout) * 1000):
+                slot, is_conn = self._watched[fd]
+                if is_conn and slot.process.is_alive():
                     done = self._on_message(slot, judge)
                     if done is not None:
                         yield done
@@ -345,7 +355,7 @@ class ExecutionPool:
 
     def _on_message(self, slot: _Slot, judge: JudgeFn) -> ProgramRun | None:
         try:
-            msg = slot.conn.recv()
+            msg = pickle.loads(slot.conn.recv_bytes())
         except (EOFError, OSError):
             slot.eof = True  # the sentinel check replaces the worker
             return None

@@ -156,7 +156,7 @@ class _Inbox:
 
     def _receive(self) -> Any:
         """One message, after applying what it says to the test-set cache."""
-        msg = self.conn.recv()
+        msg = pickle.loads(self.conn.recv_bytes())
         if msg is None:
             raise _Shutdown
         if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == MSG_RELEASE:
