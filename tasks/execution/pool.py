@@ -58,6 +58,7 @@ class _Slot:
     run: ProgramRun | None = None
     tests_key: str | None = None  # the test set of the job it runs, or last ran
     asked_tests: bool = False  # the worker asked for the current job's test set
+    owes_done: bool = False  # a job finished here before the worker's DONE for it came
     started: float = 0.0
     deadline: float = 0.0
     ready: bool = False
@@ -98,14 +99,14 @@ def _valid_message(msg: Any, job: ProgramJob | None) -> bool:
     kind = msg[0]
     if kind == w.MSG_READY:
         return len(msg) == 4 and type(msg[1]) is int and type(msg[2]) is str and type(msg[3]) is int
-    if job is None or len(msg) < 2 or type(msg[1]) is not int:
+    if job is None or len(msg) < 2 or msg[1] != job.job_id or type(msg[1]) is not int:
         return kind in (w.MSG_TEST, w.MSG_COMPILE_ERROR, w.MSG_DONE)  # late news of a finished job
     if kind == w.MSG_TEST:
         return len(msg) == 4 and type(msg[2]) is int and 0 <= msg[2] < len(job.inputs) and _valid_outcome(msg[3])
     if kind == w.MSG_COMPILE_ERROR:
         return len(msg) == 3 and type(msg[2]) is str
     if kind == w.MSG_NEED_TESTS:
-        return len(msg) == 2 and msg[1] == job.job_id
+        return len(msg) == 2
     return kind == w.MSG_DONE and len(msg) == 3 and type(msg[2]) is int
 
 
@@ -207,7 +208,7 @@ class ExecutionPool:
                     cg.add(proc.pid)  # before it is ready, so before it forks anything
                 except OSError:
                     pass
-        slot.process, slot.conn, slot.ready, slot.eof = proc, parent_conn, False, False
+        slot.process, slot.conn, slot.ready, slot.eof, slot.owes_done = proc, parent_conn, False, False, False
         for fd, is_conn in ((parent_conn.fileno(), True), (proc.sentinel, False)):
             self._poller.register(fd, select.POLLIN)
             self._watched[fd] = (slot, is_conn)
@@ -372,9 +373,14 @@ class ExecutionPool:
             if self.isolation != sandbox.BWRAP:  # a bwrap worker's /tmp vanishes with its sandbox
                 slot.scratch = msg[2]
             return None
+        if kind == w.MSG_DONE and len(msg) == 3 and type(msg[2]) is int:
+            self.peak_worker_rss_kb = max(self.peak_worker_rss_kb, msg[2])
+            if slot.owes_done:  # the DONE of the job finished early: it comes before anything else
+                slot.owes_done = False  # (job ids repeat across runs: it must not end the next one)
+                return None
         run = slot.run
         if run is None or msg[1] != slot.job.job_id:
-            return None
+            return None  # late news of a job that is finished here
         if kind == w.MSG_NEED_TESTS:
             if slot.asked_tests:  # once per job: a worker asking again cannot be trusted
                 slot.eof = True
@@ -387,18 +393,24 @@ class ExecutionPool:
             if slot.stopped:  # the worker ran one more test before it saw STOP
                 return None
             _, _, index, outcome = msg
-            verdict, go_on = judge(slot.job, index, outcome)
+            job = slot.job
+            verdict, go_on = judge(job, index, outcome)
             run.verdicts.append(verdict)
             if not go_on:
                 slot.stopped = True
-                self._send(slot, (w.MSG_STOP, slot.job.job_id))
-            elif w.awaits_verdict(slot.job.stop_on_failure, index, outcome.status, len(slot.job.inputs)):
-                self._send(slot, (w.MSG_GO, slot.job.job_id))
+                self._send(slot, (w.MSG_STOP, job.job_id))
+            elif w.awaits_verdict(job.stop_on_failure, index, outcome.status, len(job.inputs)):
+                self._send(slot, (w.MSG_GO, job.job_id))
+            if not w.runs_another_test(job.stop_on_failure, index, outcome.status, len(job.inputs), go_on):
+                slot.owes_done = True
+                return self._finish(slot)  # the worker can take the next job now
             return None
         if kind == w.MSG_COMPILE_ERROR:
             run.compile_error = msg[2]
-        else:
-            self.peak_worker_rss_kb = max(self.peak_worker_rss_kb, msg[2])
+        return self._finish(slot)
+
+    def _finish(self, slot: _Slot) -> ProgramRun:
+        run = slot.run
         run.elapsed_ms = (time.perf_counter() - slot.started) * 1000.0
         slot.job = slot.run = None
         return run

@@ -76,6 +76,14 @@ def awaits_verdict(stop_on_failure: bool, index: int, status: str | None, num_te
     return stop_on_failure and index == 0 and status is None and num_tests > 1
 
 
+def runs_another_test(stop_on_failure: bool, index: int, status: str | None, num_tests: int, go_on: bool) -> bool:
+    """Whether the worker may still run a test of this job after test `index` (the dispatcher,
+    knowing the verdict `go_on`, asks: if not, the job is over there and the next can be sent)."""
+    if index == num_tests - 1 or (stop_on_failure and status is not None):
+        return False
+    return not awaits_verdict(stop_on_failure, index, status, num_tests) or go_on
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     index: int
