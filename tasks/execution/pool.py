@@ -99,7 +99,7 @@ def _valid_message(msg: Any, job: ProgramJob | None) -> bool:
     kind = msg[0]
     if kind == w.MSG_READY:
         return len(msg) == 4 and type(msg[1]) is int and type(msg[2]) is str and type(msg[3]) is int
-    if job is None or len(msg) < 2 or msg[1] != job.job_id or type(msg[1]) is not int:
+    if job is None or len(msg) < 2 or type(msg[1]) is not int or msg[1] != job.job_id:
         return kind in (w.MSG_TEST, w.MSG_COMPILE_ERROR, w.MSG_DONE)  # late news of a finished job
     if kind == w.MSG_TEST:
         return len(msg) == 4 and type(msg[2]) is int and 0 <= msg[2] < len(job.inputs) and _valid_outcome(msg[3])
@@ -130,7 +130,7 @@ class ExecutionPool:
         self.cgroups: list[cgroups.WorkerCgroup | None] = [None] * self.size
         self._library_paths = sandbox.python_paths() if isolation == sandbox.BWRAP else []
         self.transfer = TransferStats()
-        self.peak_worker_rss_kb = 0  # the largest any worker has been (its own ru_maxrss)
+        self.peak_worker_rss_kb = 0  # the largest any worker has been (its VmHWM)
         self._tests = TestStore(max(defaults.DISPATCHER_TEST_SETS, self.size + 1), self.transfer)
         self._keys = TestKeys(defaults.DISPATCHER_TEST_SETS)
         # Every worker's socket and sentinel, in one poll set kept across calls (building a
