@@ -112,7 +112,7 @@ def _sizes(rng: random.Random, tests: int, big: str | None) -> list[int]:
         max_bytes, k = min(4_000_000, int(20 / (1 - rng.random()) ** 2)), rng.randint(1, 5)  # Pareto, alpha 1/2
     small_max = max(8, max_bytes // 50)
     small = [int(8 * (small_max / 8) ** rng.random()) for _ in range(tests - k)]
-    large = [rng.randint(max_bytes // 2, max_bytes) for _ in range(k)]
+    large = [max_bytes] * k if big == "tall" else [rng.randint(max_bytes // 2, max_bytes) for _ in range(k)]
     return [max(1, b // TOKEN_BYTES) for b in sorted(small) + large]
 
 
