@@ -14,13 +14,14 @@ the above; every tenth problem swaps a wrong answer for a timeout.
 It prints, all measured in this one run:
 1. per-program cost by kind (2 workers, pool started): a batch of programs of one kind straight
    through the pool (judge included), on a problem with tiny tests and on one with 20 MB of tests;
-   wall and CPU (dispatcher + workers + test children: steady on a loaded machine) per program;
-2. the TACO-shaped run through `evaluate_samples`: programs/s, tests/s, verdict mix, the test data
-   that crossed to workers against what shipping tests with every program would move, peak RSS of
-   the dispatcher (this process, reset before the run) and of the workers;
-3. wall-time growth from a tenth of the problems (a quarter with --quick) to all of them;
-4. a fresh interpreter per test (TACO's way: `python -c header+program`, serial) timed on a
-   sample of the same programs, and the ratios against it.
+   wall and CPU (dispatcher + workers + test children: steadier on a loaded machine) per program;
+2. a fresh interpreter per test (TACO's way: `python -c header+program`, serial) timed on a
+   sample of the same programs right after, and the ratio for a first-test failure;
+3. the TACO-shaped run through `evaluate_samples`: programs/s, tests/s, verdict mix, the ratio to
+   the fresh interpreter, the test data that crossed to workers against what shipping tests with
+   every program would move, peak RSS of the dispatcher (this process, reset before the run) and
+   of the workers;
+4. wall and CPU growth from a tenth of the problems (a quarter with --quick) to all of them.
 
     python benchmarks/bench_scale.py [--quick] [--problems 1000] [--tests 200] [--n 20]
                                      [--workers 2] [--timeout 1.0] [--isolation process]
@@ -35,6 +36,7 @@ import os
 import pickle
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -255,20 +257,26 @@ def per_kind_costs(pool: ExecutionPool, problems: list[Problem], counts: dict[st
     return rows
 
 
-def baseline(problems: DiskProblems, samples: list[Sample], max_tests: int, timeout: float) -> tuple[int, float]:
+def _children_cpu_ms() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def baseline(problems: DiskProblems, samples: list[Sample], max_tests: int, timeout: float) -> tuple[int, float, float]:
     """TACO's way on a sample of the programs (one of each kind in turn): a fresh `python` with
-    TACO's header per test, serial, stopping at the first failure. Returns (tests run, seconds)."""
+    TACO's header per test, serial, stopping at the first failure. Returns (tests run, wall
+    seconds, CPU ms of those interpreters)."""
     by_kind: dict[str, Sample] = {}
     for s in samples:
         by_kind.setdefault(s.code.split("# sample")[0], s)
     tests = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu_ms()
     with tempfile.TemporaryDirectory() as tmp:
         for s in by_kind.values():
             problem = problems[s.task_id]
             for i in range(problem.num_tests):
                 if tests >= max_tests:
-                    return tests, time.perf_counter() - start
+                    return tests, time.perf_counter() - start, _children_cpu_ms() - cpu
                 tests += 1
                 try:
                     out = subprocess.run(
@@ -283,7 +291,24 @@ def baseline(problems: DiskProblems, samples: list[Sample], max_tests: int, time
                     break
                 if out.returncode != 0 or compare_stdout(out.stdout, problem.outputs[i], problem.judge) is not None:
                     break
-    return tests, time.perf_counter() - start
+    return tests, time.perf_counter() - start, _children_cpu_ms() - cpu
+
+
+def _progress(label: str):
+    """An `on_progress` for evaluate_samples: a line on stderr every few seconds."""
+    last = [0.0]
+
+    def show(stats, _tests: int) -> None:
+        if stats.wall_s - last[0] >= 5 or stats.programs_executed == stats.programs:
+            last[0] = stats.wall_s
+            print(
+                f"   [{label}: {stats.programs_executed}/{stats.programs} programs, {stats.tests_run} tests, "
+                f"{stats.wall_s:.0f} s]",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return show
 
 
 def _mb(n: float) -> str:
@@ -349,30 +374,42 @@ def main() -> None:
                 f"   {'':26s} {'200 tests x ~10 B':>32s} {'200 tests x 100 KB = ' + _mb(sum(map(len, wide.inputs))):>36s}"
             )
             rows = per_kind_costs(pool, [tiny, wide], counts, rounds=2)
-            first_fail = None
             for kind, cells in rows:
                 text = [
                     f"{wall:9.2f} ms [{cpu:.2f}] {tests:6.1f} tests {status[:7]:7s}"
                     for wall, cpu, tests, status in cells
                 ]
-                ratio = cells[1][0] / cells[0][0]
-                print(f"   {kind:26s} {text[0]} {text[1]}  {ratio:.2f}x")
-                if kind == "first-test wrong answer":
-                    first_fail = cells[0][0]
+                print(f"   {kind:26s} {text[0]} {text[1]}  {cells[1][0] / cells[0][0]:.2f}x")
             print(
                 f"   per problem, once: its verdict-cache hash {hash_ms:.0f} ms for the 20 MB problem "
                 "(evaluate_samples), its test set built once and passed once per worker"
             )
 
-            print(f"\n2. TACO-shaped run: {count} problems x n={args.n}")
-            _, first = evaluate_samples(
-                DiskProblems(folder, growth_count), [s for s in samples if s.task_id < growth_count], config, pool=pool
+            # Right after the per-kind costs: the machine's load is then about the same for both.
+            tests, wall, b_cpu = baseline(problems, samples, baseline_tests, args.timeout * 4)
+            b_wall, b_cpu = wall * 1000 / tests, b_cpu / tests
+            fail_wall, fail_cpu = next(cells[0][:2] for kind, cells in rows if kind == "first-test wrong answer")
+            print(
+                f"\n2. a fresh python per test (TACO's way, serial), {tests} tests of the programs above: "
+                f"{b_wall:.0f} ms wall [{b_cpu:.0f} ms CPU] a test; a first-test failure costs {b_wall / fail_wall:.0f}x "
+                f"[{b_cpu / fail_cpu:.0f}x CPU] what it costs here"
             )
+
+            print(f"\n3. TACO-shaped run: {count} problems x n={args.n}")
+            cpu = _cpu_ms(pool)
+            _, first = evaluate_samples(
+                DiskProblems(folder, growth_count),
+                [s for s in samples if s.task_id < growth_count],
+                config,
+                pool=pool,
+                on_progress=_progress(f"first {growth_count} problems"),
+            )
+            first_cpu = _cpu_ms(pool) - cpu
             before = dict(pool.transfer.__dict__)
             rss_before = _vm_kb("VmRSS") / 1024
             reset = _reset_peak_rss()
             cpu = _cpu_ms(pool)
-            results, stats = evaluate_samples(problems, samples, config, pool=pool)
+            results, stats = evaluate_samples(problems, samples, config, pool=pool, on_progress=_progress("all"))
             cpu = _cpu_ms(pool) - cpu
             dispatcher_peak = _vm_kb("VmHWM") / 1024
             moved = {k: v - before[k] for k, v in pool.transfer.__dict__.items()}
@@ -382,6 +419,11 @@ def main() -> None:
                 f"{stats.programs / stats.wall_s:.1f} programs/s, {stats.tests_run / stats.wall_s:.0f} tests/s"
             )
             print("   verdicts: " + ", ".join(f"{k} {v}" for k, v in Counter(r.status for r in results).most_common()))
+            print(
+                f"   a fresh python per test would take {stats.tests_run * b_wall / 1000:.0f} s serial "
+                f"({stats.tests_run * b_wall / 1000 / stats.wall_s:.0f}x this "
+                f"run's wall) and {stats.tests_run * b_cpu / 1000:.0f} s CPU ({stats.tests_run * b_cpu / cpu:.0f}x this run's CPU)"
+            )
             shipped = sum(sizes[task] for task, _ in {(r.task_id, r.code_sha256) for r in results})
             print(
                 f"   test data to workers: {_mb(moved['test_bytes_shared'])} in {moved['test_sets_shared']} test sets "
@@ -395,26 +437,12 @@ def main() -> None:
                 f"dispatcher at most {_mb(pool.transfer.test_bytes_held_peak)} (memfds)"
             )
             print(
-                f"\n3. growth: {growth_count} problems {first.wall_s:.1f} s = "
-                f"{first.wall_s * 1000 / first.programs:.2f} ms/program, {first.wall_s * 1e6 / first.tests_run:.0f} us/test; "
-                f"{count} problems {stats.wall_s:.1f} s = {stats.wall_s * 1000 / stats.programs:.2f} ms/program, "
-                f"{stats.wall_s * 1e6 / stats.tests_run:.0f} us/test; x{count / growth_count:.0f} problems: "
-                f"x{stats.wall_s / first.wall_s:.1f} wall, x{stats.tests_run / first.tests_run:.1f} tests"
+                f"\n4. growth, {growth_count} -> {count} problems (x{count / growth_count:.0f}): tests "
+                f"x{stats.tests_run / first.tests_run:.1f}, wall x{stats.wall_s / first.wall_s:.1f}, CPU "
+                f"x{cpu / first_cpu:.1f}; per test {first.wall_s * 1e6 / first.tests_run:.0f} -> "
+                f"{stats.wall_s * 1e6 / stats.tests_run:.0f} us wall, {first_cpu * 1000 / first.tests_run:.0f} -> "
+                f"{cpu * 1000 / stats.tests_run:.0f} us CPU (equal: linear)"
             )
-
-        tests, wall = baseline(problems, samples, baseline_tests, args.timeout * 4)
-        per_test = wall * 1000 / tests
-        print(
-            f"\n4. a fresh python per test (TACO's way, serial): {tests} tests in {wall:.1f} s = {per_test:.0f} ms/test"
-        )
-        if first_fail:
-            print(
-                f"   a first-test failure: {per_test:.0f} ms there, {first_fail:.2f} ms here: {per_test / first_fail:.0f}x"
-            )
-        print(
-            f"   the TACO-shaped run: {stats.tests_run} tests x {per_test:.0f} ms = {stats.tests_run * per_test / 1000:.0f} s "
-            f"there, {stats.wall_s:.1f} s here: {stats.tests_run * per_test / 1000 / stats.wall_s:.0f}x"
-        )
 
 
 if __name__ == "__main__":

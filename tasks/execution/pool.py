@@ -303,6 +303,21 @@ class ExecutionPool:
         finally:
             self._drop_test_sets(keep=0)  # released when done: the next run has other problems
 
+    def _feed(self, slot: _Slot, queue: JobQueue, retries: list[ProgramRun]) -> None:
+        """Give an idle, ready worker its next job: a retry first, else from the queue."""
+        if slot.job is not None or not slot.ready:
+            return
+        if retries:
+            run = retries.pop()
+            key = self._keys(run.job)
+        else:
+            claimed = {s.tests_key for s in self._slots if s is not slot and s.tests_key is not None}
+            taken = queue.take(slot.tests_key, claimed)
+            if taken is None:
+                return
+            run, key = ProgramRun(taken[0]), taken[1]
+        self._assign(slot, run, key)
+
     def _run(self, queue: JobQueue, judge: JudgeFn) -> Iterator[ProgramRun]:
         retries: list[ProgramRun] = []
         attempts: dict[int, int] = {}
@@ -310,18 +325,7 @@ class ExecutionPool:
             for slot in self._slots:
                 if slot.job is None and not slot.process.is_alive():
                     self._replace(slot)  # died while idle (killed from outside): no program to blame
-                if slot.job is not None or not slot.ready:
-                    continue
-                if retries:
-                    run = retries.pop()
-                    key = self._keys(run.job)
-                else:
-                    claimed = {s.tests_key for s in self._slots if s is not slot and s.tests_key is not None}
-                    taken = queue.take(slot.tests_key, claimed)
-                    if taken is None:
-                        continue
-                    run, key = ProgramRun(taken[0]), taken[1]
-                self._assign(slot, run, key)
+                self._feed(slot, queue, retries)
             busy = [s for s in self._slots if s.job is not None]
             if not retries and not busy and queue.empty:
                 return
@@ -331,6 +335,7 @@ class ExecutionPool:
                 if is_conn and slot.process.is_alive():
                     done = self._on_message(slot, judge)
                     if done is not None:
+                        self._feed(slot, queue, retries)  # the worker waits: before the caller's bookkeeping
                         yield done
             now = time.perf_counter()
             for slot in self._slots:
