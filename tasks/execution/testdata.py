@@ -23,7 +23,7 @@ import pickle
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Sequence
 
 _MAGIC = b"TACOTS1\0"
 _HEAD = struct.Struct("<8sBI")  # magic, call-based (0/1), test count
@@ -53,19 +53,19 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
 
 
-def write_test_set(inputs: Iterable[Any], call_based: bool) -> tuple[int, int]:
-    """A sealed memfd holding `inputs`: (fd, size in bytes). The caller closes the fd."""
-    encoded = [encode_input(x, call_based) for x in inputs]
-    offsets, at = [], 0
-    for data in encoded:
-        offsets.append(at)
-        at += len(data)
-    offsets.append(at)
+def write_test_set(inputs: Sequence[Any], call_based: bool) -> tuple[int, int]:
+    """A sealed memfd holding `inputs`: (fd, size in bytes). The caller closes the fd. Inputs are
+    encoded and written one at a time (the offsets go in last): never a second copy of them all."""
     fd = os.memfd_create("taco-eval-tests", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        _write_all(fd, _HEAD.pack(_MAGIC, int(call_based), len(encoded)) + b"".join(_OFFSET.pack(o) for o in offsets))
-        for data in encoded:
+        os.lseek(fd, _HEAD.size + _OFFSET.size * (len(inputs) + 1), os.SEEK_SET)
+        offsets = [0]
+        for test_input in inputs:
+            data = encode_input(test_input, call_based)
             _write_all(fd, data)
+            offsets.append(offsets[-1] + len(data))
+        head = _HEAD.pack(_MAGIC, int(call_based), len(inputs)) + b"".join(_OFFSET.pack(o) for o in offsets)
+        os.pwrite(fd, head, 0)
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         return fd, os.fstat(fd).st_size
     except BaseException:
