@@ -32,6 +32,12 @@ DETAIL_MAX_CHARS = 400  # a result's `detail` (stderr tail, compile error, first
 # Unprivileged uids for test children when the evaluator runs as root: one per worker so that
 # a per-uid process limit and a kill of everything the uid owns touch only that worker's programs.
 SANDBOX_UID_BASE = 61000
+# Test data (tasks.execution.testdata): a worker keeps this many problems' test sets (memfds, not
+# memory of its own); the dispatcher keeps this many beyond the ones running programs use, and
+# looks this many jobs ahead in the stream to keep each problem's programs on one worker.
+WORKER_TEST_SETS = 4
+DISPATCHER_TEST_SETS = 8
+DISPATCH_LOOKAHEAD_JOBS = 512
 # A program that kills its worker this many times gets sandbox_violation.
 WORKER_RESPAWN_LIMIT = 2
 WORKER_START_FAILURES = 4  # consecutive deaths before `ready`: give up with an error

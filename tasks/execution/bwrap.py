@@ -47,6 +47,7 @@ WORKER_MODULES = (
     "tasks.execution.cgroups",
     "tasks.execution.bwrap",
     "tasks.execution.scratch",
+    "tasks.execution.testdata",
 )
 _WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")

@@ -248,16 +248,23 @@ class TestRunner:
             os.close(fd)
         self.fds = []
 
-    def _reset_fds(self, test_input: str | None) -> None:
-        for fd in self.fds:
+    def _reset_fds(self, test_input: Any) -> None:
+        """Empty the output fds; make stdin hold `test_input`: text, or a stored input
+        (`testdata.StoredInput`) copied from its test set inside the kernel."""
+        stdin_fd = self.fds[0]
+        for fd in self.fds[1:]:
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
-        if test_input:
-            stdin_fd = self.fds[0]
-            view = memoryview(test_input.encode("utf-8", "surrogateescape"))
-            while view:
-                view = view[os.write(stdin_fd, view) :]
+        if test_input is None or isinstance(test_input, str):
+            os.ftruncate(stdin_fd, 0)
             os.lseek(stdin_fd, 0, os.SEEK_SET)
+            if test_input:
+                view = memoryview(test_input.encode("utf-8", "surrogateescape"))
+                while view:
+                    view = view[os.write(stdin_fd, view) :]
+                os.lseek(stdin_fd, 0, os.SEEK_SET)
+        else:
+            test_input.copy_to(stdin_fd)
 
     def _start_child(self, workdir: Path, code_obj: Any, stage: child.Stage, fn_name: str | None, args: Any) -> None:
         """In the forked child: confine, then run the program; never returns."""
@@ -284,7 +291,8 @@ class TestRunner:
         child.run_call_program(code_obj, stage, self.stdio, fn_name, args or [])
 
     def run(self, code_obj: Any, namespace: dict[str, Any], fn_name: str | None, test_input: Any) -> TestOutcome:
-        """Fork, confine and run one test. `test_input` is stdin text, or the argument list."""
+        """Fork, confine and run one test. `test_input` is the stdin (text or a stored input), or
+        the argument list."""
         limits = self.limits
         self._reset_fds(test_input if fn_name is None else None)
         workdir = self.workdir

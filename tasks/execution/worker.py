@@ -1,20 +1,30 @@
 """The execution worker: a spawned process that compiles programs and runs their tests.
 
 It never sees expected outputs (a test child is a copy of its memory): it streams each test's
-outcome to the dispatcher, which judges it. The worker does not wait for each verdict: it stops by
-itself at a failure it can see (timeout, crash, limits), and between tests it checks for the
-dispatcher's STOP (sent at a wrong answer), so a wrong answer costs at most one extra test.
+outcome to the dispatcher, which judges it. A program's test inputs are not in its job: once the
+program compiles, the worker asks for the problem's test set the first time it meets that problem
+and gets a sealed memfd (`tasks.execution.testdata`) that it keeps for the next programs of the
+problem, so test data crosses to a worker once per problem and a compile error needs none.
+
+With early stop the worker waits for the verdict of the first test before running the second
+(most programs fail there: a speculative second test would double their cost); after that it does
+not wait: it stops by itself at a failure it can see (timeout, crash, limits), and between tests it
+checks for the dispatcher's STOP (sent at a wrong answer), so a later wrong answer costs at most
+one extra test.
 """
 
 from __future__ import annotations
 
 import marshal
 import os
+import pickle
+import socket
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 from tasks import defaults
+from tasks.execution import testdata
 
 # Native thread pools in a fork parent make fork unsafe and slow; and a program's numpy should
 # not grab every core of a machine the pool is already spreading work over.
@@ -22,22 +32,56 @@ _SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREAD
 # The only variables programs see: the evaluator's environment may hold tokens and keys.
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "PYTHONIOENCODING") + _SINGLE_THREAD_ENV
 
-MSG_READY = "ready"  # (READY, pid, scratch folder)
+# worker → dispatcher
+MSG_READY = "ready"  # (READY, pid, scratch folder, peak RSS in KiB)
 MSG_COMPILE_ERROR = "compile_error"  # (COMPILE_ERROR, job_id, message)
+MSG_NEED_TESTS = "need_tests"  # (NEED_TESTS, job_id): compiled; send the job's test set
 MSG_TEST = "test"  # (TEST, job_id, test_index, TestOutcome)
-MSG_DONE = "done"  # (DONE, job_id)
-MSG_STOP = "stop"  # dispatcher → worker: (STOP, job_id)
+MSG_DONE = "done"  # (DONE, job_id, the worker's peak RSS in KiB)
+# dispatcher → worker (besides a `RunRequest`, and None: exit)
+MSG_TESTS = "tests"  # (TESTS, tests_key), then the test set's memfd on the socket (SCM_RIGHTS)
+MSG_RELEASE = "release"  # (RELEASE, tests_key): the problem is done, close its test set
+MSG_GO = "go"  # (GO, job_id): the first test passed, run the others
+MSG_STOP = "stop"  # (STOP, job_id)
 
 
 @dataclass(frozen=True)
 class ProgramJob:
-    """What a worker needs to run one program: no expected outputs."""
+    """One program to run, as callers give it to the pool. `tests_key` names the content of
+    `inputs` (equal keys: equal inputs, e.g. the problem's content hash); without one the pool
+    hashes the inputs itself."""
 
     job_id: int
     code: str
     fn_name: str | None  # None: stdin program
     inputs: list[Any]
     stop_on_failure: bool = True
+    tests_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What crosses to the worker for one program: no test data, no expected outputs."""
+
+    job_id: int
+    code: str
+    fn_name: str | None
+    tests_key: str
+    num_tests: int
+    stop_on_failure: bool
+
+
+def awaits_verdict(stop_on_failure: bool, index: int, status: str | None, num_tests: int) -> bool:
+    """Whether the worker waits for the dispatcher's GO or STOP after this test (both sides ask)."""
+    return stop_on_failure and index == 0 and status is None and num_tests > 1
+
+
+def runs_another_test(stop_on_failure: bool, index: int, status: str | None, num_tests: int, go_on: bool) -> bool:
+    """Whether the worker may still run a test of this job after test `index` (the dispatcher,
+    knowing the verdict `go_on`, asks: if not, the job is over there and the next can be sent)."""
+    if index == num_tests - 1 or (stop_on_failure and status is not None):
+        return False
+    return not awaits_verdict(stop_on_failure, index, status, num_tests) or go_on
 
 
 @dataclass(frozen=True)
@@ -102,19 +146,90 @@ def compile_program(code: str, limits: Any, address_space_base: int) -> tuple[An
     return None, f"compiling failed: {runner.describe(status)}"
 
 
-def _stop_requested(conn: Any, job_id: int) -> bool:
-    while conn.poll():
-        msg = conn.recv()
-        if msg == (MSG_STOP, job_id):
-            return True
-    return False
+class _Shutdown(Exception):
+    pass
 
 
-def _next_job(conn: Any) -> ProgramJob | None:
-    while True:
-        msg = conn.recv()
-        if not (isinstance(msg, tuple) and msg and msg[0] == MSG_STOP):  # a STOP that came too late
-            return msg
+class _Inbox:
+    """The worker's end of the socket: keeps the test-set cache up to date with whatever the
+    dispatcher sends, and answers the questions the run loop asks."""
+
+    def __init__(self, conn: Any, cache: testdata.TestSetCache):
+        self.conn = conn
+        self.cache = cache
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        # The standard pickler: multiprocess's own (dill) takes ~50 us a message in pure Python.
+        self.conn.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _receive(self) -> Any:
+        """One message, after applying what it says to the test-set cache."""
+        msg = pickle.loads(self.conn.recv_bytes())
+        if msg is None:
+            raise _Shutdown
+        if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == MSG_RELEASE:
+            self.cache.release(msg[1])
+        elif isinstance(msg, tuple) and len(msg) == 2 and msg[0] == MSG_TESTS:
+            # The descriptor follows the message on the same socket.
+            with socket.socket(fileno=os.dup(self.conn.fileno())) as sock:
+                _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+            if len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                raise EOFError("a test set came without its descriptor")
+            os.set_inheritable(fds[0], False)
+            self.cache.put(msg[1], fds[0])
+        return msg
+
+    def request(self) -> RunRequest:
+        while True:
+            msg = self._receive()
+            if isinstance(msg, RunRequest):
+                return msg  # anything else is a GO or STOP that came too late, or cache news
+
+    def verdict_says_go(self, job_id: int) -> bool:
+        while True:
+            msg = self._receive()
+            if msg == (MSG_GO, job_id):
+                return True
+            if msg == (MSG_STOP, job_id):
+                return False
+
+    def stop_requested(self, job_id: int) -> bool:
+        while self.conn.poll():
+            if self._receive() == (MSG_STOP, job_id):
+                return True
+        return False
+
+    def test_set(self, request: RunRequest) -> testdata.TestSet:
+        """The request's test set: from the cache, or asked for (once per problem and worker)."""
+        found = self.cache.get(request.tests_key)
+        if found is None:
+            self.send((MSG_NEED_TESTS, request.job_id))
+            while self._receive() != (MSG_TESTS, request.tests_key):
+                pass
+            found = self.cache.get(request.tests_key)
+        if found is None or found.count != request.num_tests or found.call_based != (request.fn_name is not None):
+            raise testdata.TestDataError(f"test set {request.tests_key} does not match job {request.job_id}")
+        return found
+
+
+class _PeakRss:
+    """The worker's own peak RSS in KiB (VmHWM). Not ru_maxrss: after a spawn (fork + exec) that
+    also holds what the dispatcher had mapped before the exec."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = -1
+
+    def kb(self) -> int:
+        if self._fd < 0:
+            return 0
+        status = os.pread(self._fd, 4096, 0)
+        at = status.find(b"VmHWM:")
+        return int(status[at + 6 : status.index(b"kB", at)]) if at >= 0 else 0
 
 
 def _scrub_environment() -> None:
@@ -152,27 +267,33 @@ def worker_main(conn: Any, settings: WorkerSettings) -> None:
     # Leave headroom for the child's own stdio buffers and the program's imports.
     address_space_base = _address_space_now() + 256 * 1024 * 1024
     test_runner = runner.TestRunner(base, settings.limits, address_space_base, confinement)
-    conn.send((MSG_READY, os.getpid(), base))
+    cache = testdata.TestSetCache(defaults.WORKER_TEST_SETS)
+    inbox = _Inbox(conn, cache)
+    peak_rss = _PeakRss()
+    inbox.send((MSG_READY, os.getpid(), base, peak_rss.kb()))
     try:
         while True:
-            job = _next_job(conn)
-            if job is None:
-                return
-            code_obj, error = compile_program(job.code, settings.limits, address_space_base)
+            request = inbox.request()
+            code_obj, error = compile_program(request.code, settings.limits, address_space_base)
             if code_obj is None:
-                conn.send((MSG_COMPILE_ERROR, job.job_id, error))
+                inbox.send((MSG_COMPILE_ERROR, request.job_id, error))
                 continue
-            for index, test_input in enumerate(job.inputs):
-                if _stop_requested(conn, job.job_id):
+            tests = inbox.test_set(request)
+            for index in range(tests.count):
+                if index and inbox.stop_requested(request.job_id):
                     break
-                outcome = test_runner.run(code_obj, namespace, job.fn_name, test_input)
-                conn.send((MSG_TEST, job.job_id, index, outcome))
-                if job.stop_on_failure and outcome.status is not None:
+                outcome = test_runner.run(code_obj, namespace, request.fn_name, tests.input(index))
+                inbox.send((MSG_TEST, request.job_id, index, outcome))
+                if request.stop_on_failure and outcome.status is not None:
                     break
-            conn.send((MSG_DONE, job.job_id))
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+                if awaits_verdict(request.stop_on_failure, index, outcome.status, tests.count):
+                    if not inbox.verdict_says_go(request.job_id):
+                        break
+            inbox.send((MSG_DONE, request.job_id, peak_rss.kb()))
+    except (_Shutdown, EOFError, BrokenPipeError, KeyboardInterrupt):
         return
     finally:
+        cache.close()
         test_runner.close()
         scratch.remove_tree(base)
 

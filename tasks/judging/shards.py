@@ -77,4 +77,5 @@ def execute_shard(
         "wall_s": round(time.perf_counter() - start, 3),
         "worker_restarts": stats.worker_restarts,
         **peak_memory_mb(),
+        "peak_worker_rss_mb": pool.peak_worker_rss_kb and round(pool.peak_worker_rss_kb / 1024, 1),
     }

@@ -376,6 +376,7 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
         )
         peak_rss = max([float(i.get("peak_rss_mb") or 0) for i in exe + gen] or [0.0])
         peak_gpu = max([float(g.get("peak_gpu_memory_bytes") or 0) for g in gen] or [0.0])
+        peak_worker = max([float(e.get("peak_worker_rss_mb") or 0) for e in exe] or [0.0])
         rows += [
             [
                 "shards",
@@ -394,7 +395,12 @@ def _manifest_rows(run: RunData) -> list[list[str]]:
                 f"{exe_wall:.1f} s summed over shards, {tests:.0f} tests"
                 + (f" ({tests / exe_wall:.0f} tests/s)" if exe_wall and tests else ""),
             ],
-            ["peak memory", f"process {peak_rss:.0f} MB" + (f", GPU {peak_gpu / 2**30:.2f} GiB" if peak_gpu else "")],
+            [
+                "peak memory",
+                f"process {peak_rss:.0f} MB"
+                + (f", execution worker {peak_worker:.0f} MB" if peak_worker else "")
+                + (f", GPU {peak_gpu / 2**30:.2f} GiB" if peak_gpu else ""),
+            ],
         ]
     pkgs = env.get("packages") or {}
     rows += [
