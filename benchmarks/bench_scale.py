@@ -294,16 +294,20 @@ def baseline(problems: DiskProblems, samples: list[Sample], max_tests: int, time
     return tests, time.perf_counter() - start, _children_cpu_ms() - cpu
 
 
-def _progress(label: str):
-    """An `on_progress` for evaluate_samples: a line on stderr every few seconds."""
-    last = [0.0]
+def _progress(label: str, samples: int):
+    """A progress sink for evaluate_samples: a line on stderr every few seconds."""
+    start = time.perf_counter()
+    seen = {"done": 0, "expected": samples, "tests": 0, "shown_at": 0.0}
 
-    def show(stats, _tests: int) -> None:
-        if stats.wall_s - last[0] >= 5 or stats.programs_executed == stats.programs:
-            last[0] = stats.wall_s
+    def show(event) -> None:
+        seen["done"] += event.done
+        seen["expected"] += event.expected
+        seen["tests"] += event.work
+        elapsed = time.perf_counter() - start
+        if elapsed - seen["shown_at"] >= 5 or seen["done"] == seen["expected"]:
+            seen["shown_at"] = elapsed
             print(
-                f"   [{label}: {stats.programs_executed}/{stats.programs} programs, {stats.tests_run} tests, "
-                f"{stats.wall_s:.0f} s]",
+                f"   [{label}: {seen['done']}/{seen['expected']} programs, {seen['tests']} tests, {elapsed:.0f} s]",
                 file=sys.stderr,
                 flush=True,
             )
@@ -397,19 +401,22 @@ def main() -> None:
 
             print(f"\n3. TACO-shaped run: {count} problems x n={args.n}")
             cpu = _cpu_ms(pool)
+            first_samples = [s for s in samples if s.task_id < growth_count]
             _, first = evaluate_samples(
                 DiskProblems(folder, growth_count),
-                [s for s in samples if s.task_id < growth_count],
+                first_samples,
                 config,
                 pool=pool,
-                on_progress=_progress(f"first {growth_count} problems"),
+                progress=_progress(f"first {growth_count} problems", len(first_samples)),
             )
             first_cpu = _cpu_ms(pool) - cpu
             before = dict(pool.transfer.__dict__)
             rss_before = _vm_kb("VmRSS") / 1024
             reset = _reset_peak_rss()
             cpu = _cpu_ms(pool)
-            results, stats = evaluate_samples(problems, samples, config, pool=pool, on_progress=_progress("all"))
+            results, stats = evaluate_samples(
+                problems, samples, config, pool=pool, progress=_progress("all", len(samples))
+            )
             cpu = _cpu_ms(pool) - cpu
             dispatcher_peak = _vm_kb("VmHWM") / 1024
             moved = {k: v - before[k] for k, v in pool.transfer.__dict__.items()}
