@@ -35,16 +35,10 @@ from tasks.types import MODE_CALL, MODE_STDIN, JudgeConfig, Problem  # noqa: E40
 from tasks.judging.evaluate import Sample, evaluate_samples  # noqa: E402
 from tasks.execution import sandbox  # noqa: E402
 from tasks.execution.pool import default_workers  # noqa: E402
+from taco_baseline import TACO_HEADER  # noqa: E402
 from tasks.judging.rules import compare_return, compare_stdout  # noqa: E402
 from tasks.problems import load_problems, read_raw_rows  # noqa: E402
 
-TACO_HEADER = (
-    "import sys\nimport time\nimport itertools\nfrom itertools import accumulate, product, permutations, "
-    "combinations\nimport collections\nfrom collections import Counter, OrderedDict, deque, defaultdict, "
-    "ChainMap\nfrom functools import lru_cache\nimport math\nfrom math import sqrt, sin, cos, tan, ceil, "
-    "fabs, floor, gcd, exp, log, log2\nimport fractions\nfrom typing import List, Tuple\nimport numpy as np\n"
-    "import random\nimport heapq\nfrom heapq import *\n"
-)
 CALL_DRIVER = (
     "\nimport json as _json\n_args = _json.loads(sys.argv[1])\n"
     "_t = Solution() if 'Solution' in globals() else None\n"

@@ -54,15 +54,9 @@ from tasks.execution import sandbox  # noqa: E402
 from tasks.execution.pool import ExecutionPool  # noqa: E402
 from tasks.execution.worker import ProgramJob  # noqa: E402
 from tasks.judging.evaluate import Sample, _verdict_from_run, evaluate_samples, limits_for  # noqa: E402
+from taco_baseline import TACO_HEADER  # noqa: E402
 from tasks.judging.rules import compare_stdout, judge_test  # noqa: E402
 
-TACO_HEADER = (
-    "import sys\nimport time\nimport itertools\nfrom itertools import accumulate, product, permutations, "
-    "combinations\nimport collections\nfrom collections import Counter, OrderedDict, deque, defaultdict, "
-    "ChainMap\nfrom functools import lru_cache\nimport math\nfrom math import sqrt, sin, cos, tan, ceil, "
-    "fabs, floor, gcd, exp, log, log2\nimport fractions\nfrom typing import List, Tuple\nimport numpy as np\n"
-    "import random\nimport heapq\nfrom heapq import *\n"
-)
 SUM = "import sys\ndata = sys.stdin.buffer.read().split()\nprint(sum(map(int, data[1:])))\n"
 KINDS = {
     "compile error": "def solve(:\n    return 0\n",
